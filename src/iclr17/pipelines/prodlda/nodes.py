@@ -1,0 +1,554 @@
+"""Nodes of the ``prodlda`` pipeline: pure functions of catalog entries and ``params:``.
+
+data prep   raw 20 Newsgroups -> lemmatised, vocabulary-filtered corpora -> bag-of-words matrices
+training    ProdLDA and NVLDA (AVITM, PyTorch), LDA by online VB (scikit-learn) and collapsed Gibbs
+evaluation  NPMI coherence (calibrated on the paper's own topic scores), perplexity, report
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+import time
+from collections import Counter
+from functools import lru_cache
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from iclr17.common.config import check_keys  # noqa: E402
+from iclr17.common.reporting import row, to_markdown  # noqa: E402
+from iclr17.common.runtime import describe_device, pick_device, seed_everything  # noqa: E402
+from iclr17.pipelines.prodlda.coherence import topic_coherence  # noqa: E402
+from iclr17.pipelines.prodlda.model import AVITM, log_perplexity_per_doc, perplexity  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------------------------
+# data prep
+# ----------------------------------------------------------------------------------------------
+
+_PUNCT = string.punctuation
+_LEMMA_POS = ("VERB", "NOUN", "ADJ", "ADV")
+
+
+def vocab_to_index(vocab: dict) -> dict[str, int]:
+    """The AVITM ``vocab.pkl`` (word -> id, ids 0..V-1) checked and returned as a plain dict."""
+    vocab = {str(w): int(i) for w, i in vocab.items()}
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise ValueError("vocabulary ids must run 0..V-1 without gaps")
+    return vocab
+
+
+def ordered_words(vocab: dict[str, int]) -> list[str]:
+    return [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+
+
+@lru_cache(maxsize=None)
+def _lemma_in_vocab(word: str, vocab_words: frozenset) -> str | None:
+    """The word itself when the vocabulary has it, else its first in-vocabulary lemma."""
+    if word in vocab_words:
+        return word
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    for pos in _LEMMA_POS:
+        for lemma in lemmas.get(pos, ()):
+            if lemma in vocab_words:
+                return lemma
+    return None
+
+
+def strip_headers(message: str) -> str:
+    """Drop the RFC-822 header block (everything before the first blank line)."""
+    cut = message.find("\n\n")
+    return message[cut + 2 :] if cut >= 0 else ""
+
+
+def tokenize(text: str, vocab_words: frozenset) -> list[str]:
+    """Whitespace tokens, punctuation stripped at the ends, lower-cased, alphabetic only,
+    lemmatised and kept when in the vocabulary (the AVITM cleaned-corpus recipe, as closely as
+    its ``test.txt`` lets us measure)."""
+    out = []
+    for raw in text.split():
+        word = raw.strip(_PUNCT).lower()
+        if word.isalpha():
+            lemma = _lemma_in_vocab(word, vocab_words)
+            if lemma is not None:
+                out.append(lemma)
+    return out
+
+
+def preprocess_corpus(raw_docs: list[dict], vocab: dict, params: dict) -> pd.DataFrame:
+    """Raw bydate messages -> one row per non-empty document: id, group, tokens (space-joined)."""
+    params = check_keys(params, "prodlda.preprocessing", ["strip_headers"], ["max_docs"])
+    vocab_words = frozenset(vocab_to_index(vocab))
+    docs = raw_docs if params.get("max_docs") is None else raw_docs[: int(params["max_docs"])]
+    if not docs:
+        raise ValueError("the raw corpus is empty")
+    rows = []
+    for rec in tqdm(docs, desc="tokenise", mininterval=2.0, leave=False):
+        if not {"id", "group", "text"} <= set(rec):
+            raise ValueError(f"raw 20 Newsgroups records need id, group, text; got {sorted(rec)}")
+        body = strip_headers(rec["text"]) if params["strip_headers"] else rec["text"]
+        tokens = tokenize(body, vocab_words)
+        if tokens:
+            rows.append({"id": rec["id"], "group": rec["group"], "tokens": " ".join(tokens)})
+    log.info("kept %d of %d documents (dropped empty ones)", len(rows), len(docs))
+    return pd.DataFrame(rows, columns=["id", "group", "tokens"])
+
+
+def parse_paper_corpus(text: str) -> list[list[str]]:
+    """The AVITM cleaned ``test.txt``: one document per line, whitespace tokens."""
+    return [line.split() for line in text.splitlines() if line.strip()]
+
+
+def _jaccard(a: Counter, b: Counter) -> float:
+    union = sum((a | b).values())
+    return sum((a & b).values()) / union if union else 1.0
+
+
+def align_documents(
+    ours: list[list[str]], theirs: list[list[str]], threshold: float = 0.5, lookahead: int = 4
+) -> list[tuple[int, int]]:
+    """Monotone alignment of two orderings of (mostly) the same documents by bag-of-words overlap."""
+    bags_a = [Counter(d) for d in ours]
+    bags_b = [Counter(d) for d in theirs]
+    i = j = 0
+    pairs = []
+    while i < len(ours) and j < len(theirs):
+        step = None
+        for total in range(0, 2 * lookahead + 1):
+            for di in range(0, total + 1):
+                dj = total - di
+                if di > lookahead or dj > lookahead:
+                    continue
+                if i + di < len(ours) and j + dj < len(theirs):
+                    if _jaccard(bags_a[i + di], bags_b[j + dj]) > threshold:
+                        step = (di, dj)
+                        break
+            if step:
+                break
+        if step is None:
+            i, j = i + 1, j + 1
+            continue
+        i, j = i + step[0], j + step[1]
+        pairs.append((i, j))
+        i, j = i + 1, j + 1
+    return pairs
+
+
+def compare_with_paper_test(test_corpus: pd.DataFrame, paper_test_text: str) -> dict:
+    """How closely our cleaned test split matches the paper's own ``test.txt``."""
+    ours = [t.split() for t in test_corpus["tokens"]]
+    theirs = parse_paper_corpus(paper_test_text)
+    pairs = align_documents(ours, theirs)
+    inter = union = tokens_ours = tokens_theirs = exact = 0
+    for i, j in pairs:
+        a, b = Counter(ours[i]), Counter(theirs[j])
+        inter += sum((a & b).values())
+        union += sum((a | b).values())
+        tokens_ours += len(ours[i])
+        tokens_theirs += len(theirs[j])
+        exact += ours[i] == theirs[j]
+    return {
+        "docs_ours": len(ours),
+        "docs_paper": len(theirs),
+        "docs_aligned": len(pairs),
+        "docs_identical": exact,
+        "token_jaccard": inter / union if union else 0.0,
+        "token_recall": inter / tokens_theirs if tokens_theirs else 0.0,
+        "token_precision": inter / tokens_ours if tokens_ours else 0.0,
+    }
+
+
+def _bow(docs: list[list[str]], vocab: dict[str, int]) -> sp.csr_matrix:
+    rows, cols = [], []
+    for r, doc in enumerate(docs):
+        for w in doc:
+            rows.append(r)
+            cols.append(vocab[w])
+    data = np.ones(len(rows), dtype=np.float32)
+    m = sp.csr_matrix((data, (rows, cols)), shape=(len(docs), len(vocab)))
+    m.sum_duplicates()
+    return m
+
+
+def build_bow(
+    train_corpus: pd.DataFrame, test_corpus: pd.DataFrame, paper_test_text: str, vocab: dict, test_split: str
+) -> dict[str, sp.csr_matrix]:
+    """Bag-of-words count matrices; ``test_split`` picks our test split (``own``) or the paper's
+    cleaned file (``paper``)."""
+    vocab = vocab_to_index(vocab)
+    if test_split not in {"own", "paper"}:
+        raise ValueError(f"prodlda.test_split must be 'own' or 'paper', got {test_split!r}")
+    test_docs = (
+        [t.split() for t in test_corpus["tokens"]] if test_split == "own" else parse_paper_corpus(paper_test_text)
+    )
+    return {"train": _bow([t.split() for t in train_corpus["tokens"]], vocab), "test": _bow(test_docs, vocab)}
+
+
+def build_reference_corpus(
+    train_corpus: pd.DataFrame, test_corpus: pd.DataFrame, paper_test_text: str, vocab: dict, npmi: dict
+) -> list[np.ndarray]:
+    """Token-id documents the NPMI counts run over; ``npmi.reference`` lists the parts."""
+    npmi = check_keys(npmi, "prodlda.npmi", ["window_size", "top_n", "reference"])
+    vocab = vocab_to_index(vocab)
+    parts = {
+        "train": lambda: [t.split() for t in train_corpus["tokens"]],
+        "test": lambda: [t.split() for t in test_corpus["tokens"]],
+        "paper_test": lambda: parse_paper_corpus(paper_test_text),
+    }
+    unknown = set(npmi["reference"]) - set(parts)
+    if unknown or not npmi["reference"]:
+        raise ValueError(f"prodlda.npmi.reference takes a non-empty list of {sorted(parts)}, got {npmi['reference']}")
+    docs = []
+    for part in npmi["reference"]:
+        docs.extend(np.asarray([vocab[w] for w in d], dtype=np.int32) for d in parts[part]())
+    return docs
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+
+_AVITM_KEYS = ["decoder", "hidden", "dropout", "alpha", "lr", "beta1", "epochs", "batch_size"]
+
+
+def _sparse_to_tensor(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(m.toarray()).to(device)
+
+
+def train_avitm(bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str) -> dict:
+    """Train one AVITM model per seed, as the official code does: Adam, minibatches drawn with
+    replacement, ⌊N / batch⌋ of them an epoch.  Returns per seed the weights, the K x V topic-word
+    matrix, per-epoch losses, and the device and wall time."""
+    p = check_keys(model_params, "prodlda.models.<model>", _AVITM_KEYS)
+    if not seeds:
+        raise ValueError("prodlda.seeds must list at least one seed")
+    device = pick_device(device_name)
+    x = _sparse_to_tensor(bow["train"], device)
+    n_docs, vocab_size = x.shape
+    batch = int(p["batch_size"])
+    if n_docs < batch:
+        raise ValueError(f"{n_docs} training documents are fewer than one batch of {batch}")
+    steps = n_docs // batch
+    results = {}
+    for seed in seeds:
+        gen = seed_everything(int(seed))
+        model = AVITM(
+            vocab_size, n_topics, p["decoder"], tuple(p["hidden"]), float(p["dropout"]), float(p["alpha"])
+        ).to(device)
+        opt = torch.optim.Adam(
+            [q for q in model.parameters() if q.requires_grad], lr=float(p["lr"]), betas=(float(p["beta1"]), 0.999)
+        )
+        history = {"loss": [], "recon": [], "kl": []}
+        start = time.perf_counter()
+        bar = tqdm(range(int(p["epochs"])), desc=f"{p['decoder']} K={n_topics} seed={seed}", mininterval=2.0)
+        for _epoch in bar:
+            model.train()
+            sums = torch.zeros(3, device=device)
+            for _ in range(steps):
+                idx = torch.randint(0, n_docs, (batch,), generator=gen).to(device)
+                out = model(x[idx])
+                loss = out["loss"].mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sums += torch.stack([loss.detach(), out["recon"].mean().detach(), out["kl"].mean().detach()])
+            epoch_means = (sums / steps).tolist()
+            for key, value in zip(("loss", "recon", "kl"), epoch_means):
+                history[key].append(value)
+            if not np.isfinite(epoch_means[0]):
+                raise FloatingPointError(f"{p['decoder']} seed {seed}: the loss became {epoch_means[0]}")
+            bar.set_postfix(loss=f"{epoch_means[0]:.1f}")
+        results[int(seed)] = {
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "topic_word": model.topic_word_logits().cpu().numpy(),
+            "config": {**p, "n_topics": n_topics, "vocab_size": vocab_size},
+            "history": history,
+            "device": describe_device(device),
+            "train_seconds": time.perf_counter() - start,
+        }
+    return results
+
+
+def fit_lda_vb(bow: dict, n_topics: int, seeds: list[int], params: dict) -> dict:
+    """LDA by variational Bayes (scikit-learn), the paper's DMFVI row."""
+    from sklearn.decomposition import LatentDirichletAllocation
+
+    p = check_keys(params, "prodlda.lda_vb", ["learning_method", "max_iter", "batch_size"], ["doc_topic_prior", "topic_word_prior"])
+    results = {}
+    for seed in tqdm(seeds, desc="LDA (VB)"):
+        start = time.perf_counter()
+        lda = LatentDirichletAllocation(
+            n_components=n_topics,
+            learning_method=p["learning_method"],
+            max_iter=int(p["max_iter"]),
+            batch_size=int(p["batch_size"]),
+            doc_topic_prior=p.get("doc_topic_prior"),
+            topic_word_prior=p.get("topic_word_prior"),
+            random_state=int(seed),
+        )
+        lda.fit(bow["train"])
+        results[int(seed)] = {
+            "topic_word": lda.components_,
+            "train_seconds": time.perf_counter() - start,
+        }
+    return results
+
+
+def fit_lda_gibbs(bow: dict, n_topics: int, seeds: list[int], params: dict) -> dict:
+    """LDA by collapsed Gibbs sampling (the maintained ``lda`` package), the paper's Gibbs row."""
+    import lda as lda_pkg
+
+    p = check_keys(params, "prodlda.lda_gibbs", ["enabled", "n_iter", "alpha", "eta"])
+    if not p["enabled"]:
+        return {}
+    counts = bow["train"].astype(np.int64)
+    results = {}
+    for seed in tqdm(seeds, desc="LDA (Gibbs)"):
+        start = time.perf_counter()
+        model = lda_pkg.LDA(
+            n_topics=n_topics, n_iter=int(p["n_iter"]), alpha=float(p["alpha"]), eta=float(p["eta"]), random_state=int(seed)
+        )
+        model.fit(counts)
+        results[int(seed)] = {"topic_word": model.topic_word_, "train_seconds": time.perf_counter() - start}
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+
+
+def top_words(topic_word: np.ndarray, words: list[str], n: int) -> list[list[str]]:
+    """Each topic's ``n`` highest-weighted words (rows of the K x V matrix)."""
+    topic_word = np.asarray(topic_word)
+    if topic_word.ndim != 2 or topic_word.shape[1] != len(words):
+        raise ValueError(f"topic-word matrix {topic_word.shape} does not match a vocabulary of {len(words)}")
+    order = np.argsort(-topic_word, axis=1)[:, :n]
+    return [[words[i] for i in row_] for row_ in order]
+
+
+def score_topics(
+    prodlda_models: dict,
+    nvlda_models: dict,
+    lda_vb_models: dict,
+    lda_gibbs_models: dict,
+    reference_docs: list,
+    vocab: dict,
+    npmi: dict,
+) -> pd.DataFrame:
+    """NPMI of every topic of every model and seed: one row per topic."""
+    npmi = check_keys(npmi, "prodlda.npmi", ["window_size", "top_n", "reference"])
+    vocab = vocab_to_index(vocab)
+    words = ordered_words(vocab)
+    rows = []
+    for name, models in (
+        ("ProdLDA", prodlda_models),
+        ("NVLDA", nvlda_models),
+        ("LDA (online VB)", lda_vb_models),
+        ("LDA (collapsed Gibbs)", lda_gibbs_models),
+    ):
+        for seed, res in models.items():
+            topics = top_words(res["topic_word"], words, int(npmi["top_n"]))
+            scores = topic_coherence(topics, reference_docs, vocab, int(npmi["window_size"]), int(npmi["top_n"]))
+            for k, (t, s) in enumerate(zip(topics, scores)):
+                rows.append({"model": name, "seed": int(seed), "topic": k, "npmi": float(s), "words": " ".join(t)})
+    return pd.DataFrame(rows, columns=["model", "seed", "topic", "npmi", "words"])
+
+
+_LOG_LINE = re.compile(r"^\[(-?\d+(?:\.\d+)?)\]\s+(.+)$")
+
+
+def parse_coherence_log(text: str) -> tuple[list[list[str]], np.ndarray]:
+    """Topics and their scores from a topic_interpretability output (``[0.24] w1 ... w10``)."""
+    topics, scores = [], []
+    for line in text.splitlines():
+        m = _LOG_LINE.match(line.strip())
+        if m:
+            scores.append(float(m.group(1)))
+            topics.append(m.group(2).split())
+    if not topics:
+        raise ValueError("no '[score] word ...' lines found in the coherence log")
+    return topics, np.asarray(scores)
+
+
+def calibrate_npmi(paper_log: str, reference_docs: list, vocab: dict, npmi: dict) -> dict:
+    """Score the paper's own topics with our NPMI and compare with the toolkit's scores."""
+    npmi = check_keys(npmi, "prodlda.npmi", ["window_size", "top_n", "reference"])
+    topics, theirs = parse_coherence_log(paper_log)
+    ours = topic_coherence(topics, reference_docs, vocab_to_index(vocab), int(npmi["window_size"]), int(npmi["top_n"]))
+    return {
+        "n_topics": len(topics),
+        "pearson_r": float(np.corrcoef(ours, theirs)[0, 1]),
+        "mean_abs_diff": float(np.mean(np.abs(ours - theirs))),
+        "mean_ours": float(ours.mean()),
+        "mean_paper_log": float(theirs.mean()),
+        "window_size": int(npmi["window_size"]),
+        "reference": list(npmi["reference"]),
+    }
+
+
+def compute_perplexity(prodlda_models: dict, nvlda_models: dict, bow: dict) -> dict:
+    """Test perplexity as the official ``calcPerp``: exp of the mean over documents of −ELBO/N_d."""
+    out = {}
+    test = bow["test"]
+    keep = np.asarray(test.sum(1)).ravel() > 0
+    x = torch.from_numpy(test[keep].toarray())
+    for name, models in (("ProdLDA", prodlda_models), ("NVLDA", nvlda_models)):
+        values = []
+        for seed, res in models.items():
+            cfg = res["config"]
+            model = AVITM(cfg["vocab_size"], cfg["n_topics"], cfg["decoder"], tuple(cfg["hidden"]), cfg["dropout"], cfg["alpha"])
+            model.load_state_dict(res["state_dict"])
+            model.eval()
+            seed_everything(int(seed))
+            with torch.no_grad():
+                values.append(perplexity(log_perplexity_per_doc(model, x)))
+        out[name] = values
+    return out
+
+
+def _mean_std(values) -> tuple[float | None, float | None]:
+    values = list(values)
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values))
+
+
+def summarise(
+    topic_scores: pd.DataFrame,
+    perplexities: dict,
+    calibration: dict,
+    split_agreement: dict,
+    prodlda_models: dict,
+    nvlda_models: dict,
+    n_topics: int,
+    paper: dict,
+) -> tuple[list[dict], str, dict]:
+    """The paper-vs-this-run rows, their markdown, and the final metrics for MLflow."""
+    per_seed = topic_scores.groupby(["model", "seed"])["npmi"].mean()
+    rows, metrics = [], {}
+    paper_npmi = paper.get("npmi", {}).get(f"K{n_topics}", {})
+    paper_ppl = paper.get("perplexity", {}).get(f"K{n_topics}", {})
+    verified = set(paper.get("verified", []))
+    for model in ["ProdLDA", "NVLDA", "LDA (online VB)", "LDA (collapsed Gibbs)"]:
+        seeds = per_seed[model] if model in per_seed.index.get_level_values(0) else []
+        mean, std = _mean_std(list(seeds))
+        key = f"{model} NPMI K={n_topics}"
+        status = "paper number VERIFIED" if key in verified else "paper number UNVERIFIED (from memory)"
+        note = f"{status}; mean ± {std:.3f} over {len(seeds)} seeds" if mean is not None else f"{status}; not run"
+        rows.append(row(key, paper_npmi.get(model), mean, "NPMI", note))
+        if mean is not None:
+            metrics[f"npmi_{_slug(model)}"] = mean
+    for model, values in perplexities.items():
+        mean, std = _mean_std(values)
+        rows.append(
+            row(
+                f"{model} perplexity K={n_topics}",
+                paper_ppl.get(model),
+                mean,
+                "perplexity",
+                f"paper number UNVERIFIED; eval-mode batch norm (the official code used batch statistics); ± {std:.1f} over {len(values)} seeds",
+            )
+        )
+        metrics[f"perplexity_{_slug(model)}"] = mean
+    rows.append(
+        row(
+            "NPMI calibration: Pearson r vs the paper's 150 logged topic scores",
+            0.9,
+            calibration["pearson_r"],
+            "r",
+            f"target ≥ 0.9; mean |diff| {calibration['mean_abs_diff']:.3f} (target ≤ 0.03); window {calibration['window_size']}, reference {'+'.join(calibration['reference'])}",
+        )
+    )
+    rows.append(
+        row(
+            "test split: documents (paper's test.txt vs ours)",
+            split_agreement["docs_paper"],
+            split_agreement["docs_ours"],
+            "docs",
+            f"{split_agreement['docs_aligned']} aligned, {split_agreement['docs_identical']} token-identical",
+        )
+    )
+    rows.append(
+        row("test split: token Jaccard agreement on aligned docs", 1.0, split_agreement["token_jaccard"], "fraction", "multiset Jaccard")
+    )
+    metrics.update(
+        {
+            "npmi_calibration_r": calibration["pearson_r"],
+            "npmi_calibration_mad": calibration["mean_abs_diff"],
+            "test_split_token_jaccard": split_agreement["token_jaccard"],
+        }
+    )
+    for name, models in (("prodlda", prodlda_models), ("nvlda", nvlda_models)):
+        secs = [r["train_seconds"] for r in models.values()]
+        if secs:
+            metrics[f"train_seconds_{name}"] = float(np.sum(secs))
+    metrics = {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
+    md = to_markdown(rows, f"AVITM / ProdLDA (Srivastava & Sutton, ICLR 2017), 20 Newsgroups, K={n_topics}")
+    first = next(iter(prodlda_models.values()), None)
+    if first is not None:
+        md += f"\nTrained on `{first['device']}`.\n"
+    return rows, md, metrics
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def training_curves(prodlda_models: dict, nvlda_models: dict) -> dict:
+    """Per-epoch losses in kedro-mlflow's metrics-history form."""
+    metrics = {}
+    for name, models in (("prodlda", prodlda_models), ("nvlda", nvlda_models)):
+        for seed, res in models.items():
+            for key, values in res["history"].items():
+                metrics[f"{name}.seed{seed}.train_{key}"] = [
+                    {"step": epoch, "value": float(v)} for epoch, v in enumerate(values, start=1)
+                ]
+    return metrics
+
+
+def plot_results(topic_scores: pd.DataFrame, prodlda_models: dict, nvlda_models: dict):
+    """Left: per-topic NPMI by model (box) with the per-seed means; right: training loss curves."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    models = list(dict.fromkeys(topic_scores["model"]))
+    data = [topic_scores.loc[topic_scores["model"] == m, "npmi"].to_numpy() for m in models]
+    ax1.boxplot(data, tick_labels=models, showmeans=True)
+    for i, m in enumerate(models, start=1):
+        seed_means = topic_scores[topic_scores["model"] == m].groupby("seed")["npmi"].mean()
+        ax1.scatter(np.full(len(seed_means), i), seed_means, color="crimson", zorder=3, s=18)
+    ax1.set_ylabel("NPMI (top-10 words)")
+    ax1.set_title("Topic coherence: per-topic boxes, per-seed means in red")
+    ax1.tick_params(axis="x", labelrotation=15)
+    for name, res_by_seed in (("ProdLDA", prodlda_models), ("NVLDA", nvlda_models)):
+        for seed, res in res_by_seed.items():
+            ax2.plot(range(1, len(res["history"]["loss"]) + 1), res["history"]["loss"], label=f"{name} seed {seed}")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("training loss (−ELBO per doc)")
+    ax2.set_title("Training curves")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def topics_table(topic_scores: pd.DataFrame) -> str:
+    """Markdown of every model's topics, best first, for the MLflow run and the notebook."""
+    lines = []
+    for model, frame in topic_scores.groupby("model", sort=False):
+        seed = frame["seed"].min()
+        frame = frame[frame["seed"] == seed].sort_values("npmi", ascending=False)
+        lines += [f"## {model} (seed {seed})", "", "| NPMI | top words |", "|---|---|"]
+        lines += [f"| {r.npmi:.3f} | {r.words} |" for r in frame.itertuples()]
+        lines.append("")
+    return "\n".join(lines)
