@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kedro.io import AbstractDataset
+from kedro.io.core import DatasetError
 
 MIRROR_ENV = "ICLR17_DATA_MIRROR"
 
 
-class RawDataError(RuntimeError):
-    """A raw file is missing, could not be fetched, or fails its checksum."""
+class RawDataError(DatasetError):
+    """A raw file is missing, could not be fetched, or fails its checksum (shown as is by Kedro)."""
 
 
 def sha256_of(path: Path, decompress: bool = False) -> str:
@@ -97,7 +98,7 @@ def _convert_20news_tarball(src: Path, dst: Path, split: str, **_: Any) -> None:
     records.sort(key=lambda r: (r["group"], r["id"].split("/", 1)[1]))
     with gzip.GzipFile(dst, "wb", compresslevel=9, mtime=0) as fout:
         for record in records:
-            fout.write((json.dumps(record) + "\n").encode("ascii"))
+            fout.write((json.dumps(record, separators=(",", ":")) + "\n").encode("ascii"))
 
 
 CONVERTERS: dict[str, Callable[..., None]] = {

@@ -34,6 +34,8 @@ def validate_rows(rows: Iterable[Mapping]) -> list[dict]:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
+    if float(value).is_integer() and abs(value) >= 100:
+        return str(int(value))
     return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
 
 

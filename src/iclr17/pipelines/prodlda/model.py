@@ -36,9 +36,13 @@ def laplace_dirichlet_prior(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 class ScaleFreeBatchNorm(nn.BatchNorm1d):
-    """BatchNorm1d with a learnt shift and a fixed unit scale (TF ``batch_norm`` defaults)."""
+    """BatchNorm1d with a learnt shift and a fixed unit scale (TF ``batch_norm`` defaults).
 
-    def __init__(self, num_features: int, eps: float = 1e-3, momentum: float = 0.001) -> None:
+    The official code normalised with batch statistics even at test time; here evaluation uses
+    running statistics averaged over about the last 100 minibatches (momentum 0.01).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-3, momentum: float = 0.01) -> None:
         super().__init__(num_features, eps=eps, momentum=momentum, affine=True)
         self.weight.requires_grad_(False)
 

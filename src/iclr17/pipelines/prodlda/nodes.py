@@ -469,7 +469,7 @@ def summarise(
             0.9,
             calibration["pearson_r"],
             "r",
-            f"target ≥ 0.9; mean |diff| {calibration['mean_abs_diff']:.3f} (target ≤ 0.03); window {calibration['window_size']}, reference {'+'.join(calibration['reference'])}",
+            f"target ≥ 0.9; mean abs diff {calibration['mean_abs_diff']:.3f} (target ≤ 0.03); window {calibration['window_size']}, reference {'+'.join(calibration['reference'])}",
         )
     )
     rows.append(

@@ -1,0 +1,29 @@
+import pytest
+
+from iclr17.common.config import ParameterError, check_keys
+from iclr17.common.reporting import row, to_markdown, validate_rows
+
+
+def test_row_and_markdown():
+    rows = [row("NPMI", 0.24, 0.2312, "NPMI", "a|b"), row("docs", 7487, None, "docs")]
+    md = to_markdown(rows, "T")
+    assert "| NPMI | 0.24 | 0.2312 | NPMI | a/b |" in md
+    assert "| docs | 7487 | – | docs |  |" in md
+
+
+def test_row_rejects_non_numbers():
+    with pytest.raises(TypeError):
+        row("x", "0.24", 1.0)
+
+
+def test_validate_rows_wants_the_contract_keys():
+    with pytest.raises(ValueError, match="exactly the keys"):
+        validate_rows([{"metric": "x", "paper": 1}])
+
+
+def test_check_keys():
+    assert check_keys({"a": 1}, "blk", ["a"], ["b"]) == {"a": 1}
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) \['c'\] in blk"):
+        check_keys({"a": 1, "c": 2}, "blk", ["a"])
+    with pytest.raises(ParameterError, match="missing"):
+        check_keys({}, "blk", ["a"])
