@@ -12,7 +12,6 @@ import re
 import string
 import time
 from collections import Counter
-from functools import lru_cache
 
 import matplotlib
 
@@ -52,19 +51,30 @@ def ordered_words(vocab: dict[str, int]) -> list[str]:
     return [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
 
 
-@lru_cache(maxsize=None)
-def _lemma_in_vocab(word: str, vocab_words: frozenset) -> str | None:
-    """The word itself when the vocabulary has it, else its first in-vocabulary lemma."""
-    if word in vocab_words:
-        return word
-    from lemminflect import getAllLemmas
+class VocabLemmatizer:
+    """Maps a lower-cased word to the word itself when the vocabulary has it, else to its first
+    in-vocabulary lemma (verb, then noun, adjective, adverb readings), else ``None``; memoised."""
 
-    lemmas = getAllLemmas(word)
-    for pos in _LEMMA_POS:
-        for lemma in lemmas.get(pos, ()):
-            if lemma in vocab_words:
-                return lemma
-    return None
+    def __init__(self, vocab_words) -> None:
+        from lemminflect import getAllLemmas
+
+        self._words = frozenset(vocab_words)
+        self._lemmas = getAllLemmas
+        self._memo: dict[str, str | None] = {}
+
+    def __call__(self, word: str) -> str | None:
+        try:
+            return self._memo[word]
+        except KeyError:
+            pass
+        found = word if word in self._words else None
+        if found is None:
+            lemmas = self._lemmas(word)
+            found = next(
+                (lem for pos in _LEMMA_POS for lem in lemmas.get(pos, ()) if lem in self._words), None
+            )
+        self._memo[word] = found
+        return found
 
 
 def strip_headers(message: str) -> str:
@@ -73,7 +83,7 @@ def strip_headers(message: str) -> str:
     return message[cut + 2 :] if cut >= 0 else ""
 
 
-def tokenize(text: str, vocab_words: frozenset) -> list[str]:
+def tokenize(text: str, lemmatize: VocabLemmatizer) -> list[str]:
     """Whitespace tokens, punctuation stripped at the ends, lower-cased, alphabetic only,
     lemmatised and kept when in the vocabulary (the AVITM cleaned-corpus recipe, as closely as
     its ``test.txt`` lets us measure)."""
@@ -81,7 +91,7 @@ def tokenize(text: str, vocab_words: frozenset) -> list[str]:
     for raw in text.split():
         word = raw.strip(_PUNCT).lower()
         if word.isalpha():
-            lemma = _lemma_in_vocab(word, vocab_words)
+            lemma = lemmatize(word)
             if lemma is not None:
                 out.append(lemma)
     return out
@@ -90,7 +100,7 @@ def tokenize(text: str, vocab_words: frozenset) -> list[str]:
 def preprocess_corpus(raw_docs: list[dict], vocab: dict, params: dict) -> pd.DataFrame:
     """Raw bydate messages -> one row per non-empty document: id, group, tokens (space-joined)."""
     params = check_keys(params, "prodlda.preprocessing", ["strip_headers"], ["max_docs"])
-    vocab_words = frozenset(vocab_to_index(vocab))
+    lemmatize = VocabLemmatizer(vocab_to_index(vocab))
     docs = raw_docs if params.get("max_docs") is None else raw_docs[: int(params["max_docs"])]
     if not docs:
         raise ValueError("the raw corpus is empty")
@@ -99,7 +109,7 @@ def preprocess_corpus(raw_docs: list[dict], vocab: dict, params: dict) -> pd.Dat
         if not {"id", "group", "text"} <= set(rec):
             raise ValueError(f"raw 20 Newsgroups records need id, group, text; got {sorted(rec)}")
         body = strip_headers(rec["text"]) if params["strip_headers"] else rec["text"]
-        tokens = tokenize(body, vocab_words)
+        tokens = tokenize(body, lemmatize)
         if tokens:
             rows.append({"id": rec["id"], "group": rec["group"], "tokens": " ".join(tokens)})
     log.info("kept %d of %d documents (dropped empty ones)", len(rows), len(docs))
@@ -281,13 +291,18 @@ def train_avitm(bow: dict, n_topics: int, seeds: list[int], model_params: dict, 
     return results
 
 
-def fit_lda_vb(bow: dict, n_topics: int, seeds: list[int], params: dict) -> dict:
-    """LDA by variational Bayes (scikit-learn), the paper's DMFVI row."""
+def fit_lda_vb(bow: dict, n_topics: int, params: dict) -> dict:
+    """LDA by variational Bayes (scikit-learn), the paper's DMFVI row; one model per seed."""
     from sklearn.decomposition import LatentDirichletAllocation
 
-    p = check_keys(params, "prodlda.lda_vb", ["learning_method", "max_iter", "batch_size"], ["doc_topic_prior", "topic_word_prior"])
+    p = check_keys(
+        params,
+        "prodlda.lda_vb",
+        ["seeds", "learning_method", "max_iter", "batch_size"],
+        ["doc_topic_prior", "topic_word_prior"],
+    )
     results = {}
-    for seed in tqdm(seeds, desc="LDA (VB)"):
+    for seed in tqdm(p["seeds"], desc="LDA (VB)"):
         start = time.perf_counter()
         lda = LatentDirichletAllocation(
             n_components=n_topics,
@@ -306,16 +321,15 @@ def fit_lda_vb(bow: dict, n_topics: int, seeds: list[int], params: dict) -> dict
     return results
 
 
-def fit_lda_gibbs(bow: dict, n_topics: int, seeds: list[int], params: dict) -> dict:
-    """LDA by collapsed Gibbs sampling (the maintained ``lda`` package), the paper's Gibbs row."""
+def fit_lda_gibbs(bow: dict, n_topics: int, params: dict) -> dict:
+    """LDA by collapsed Gibbs sampling (the maintained ``lda`` package), the paper's Gibbs row;
+    one model per seed (an empty list skips it)."""
     import lda as lda_pkg
 
-    p = check_keys(params, "prodlda.lda_gibbs", ["enabled", "n_iter", "alpha", "eta"])
-    if not p["enabled"]:
-        return {}
+    p = check_keys(params, "prodlda.lda_gibbs", ["seeds", "n_iter", "alpha", "eta"])
     counts = bow["train"].astype(np.int64)
     results = {}
-    for seed in tqdm(seeds, desc="LDA (Gibbs)"):
+    for seed in tqdm(p["seeds"], desc="LDA (Gibbs)"):
         start = time.perf_counter()
         model = lda_pkg.LDA(
             n_topics=n_topics, n_iter=int(p["n_iter"]), alpha=float(p["alpha"]), eta=float(p["eta"]), random_state=int(seed)

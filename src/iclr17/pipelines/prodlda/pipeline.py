@@ -65,9 +65,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             "train_nvlda",
             "training",
         ),
-        _n(nodes.fit_lda_vb, [*common, "params:prodlda.lda_vb"], "prodlda.lda_vb_models", "fit_lda_vb", "training"),
         _n(
-            nodes.fit_lda_gibbs, [*common, "params:prodlda.lda_gibbs"], "prodlda.lda_gibbs_models", "fit_lda_gibbs", "training"
+            nodes.fit_lda_vb,
+            ["prodlda.bow", "params:prodlda.n_topics", "params:prodlda.lda_vb"],
+            "prodlda.lda_vb_models",
+            "fit_lda_vb",
+            "training",
+        ),
+        _n(
+            nodes.fit_lda_gibbs,
+            ["prodlda.bow", "params:prodlda.n_topics", "params:prodlda.lda_gibbs"],
+            "prodlda.lda_gibbs_models",
+            "fit_lda_gibbs",
+            "training",
         ),
     ]
     models = ["prodlda.prodlda_models", "prodlda.nvlda_models"]
