@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 import torch
@@ -33,3 +37,26 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def resolve_workers(workers: int | str, n_jobs: int, device: torch.device) -> int:
+    """``auto``: one worker process per CPU core (at most one per job) on the CPU, 1 on CUDA."""
+    if workers == "auto":
+        return 1 if device.type == "cuda" else max(1, min(n_jobs, os.cpu_count() or 1))
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be 'auto' or a positive integer, got {workers!r}")
+    return min(workers, max(n_jobs, 1))
+
+
+def _single_threaded() -> None:
+    torch.set_num_threads(1)
+
+
+def map_jobs(func: Callable, jobs: list[tuple], workers: int) -> list:
+    """``[func(*job) for job in jobs]``, in ``workers`` spawned single-threaded processes when
+    ``workers > 1`` (small PyTorch models run as fast on one thread as on two, so two seeds on two
+    cores take the time of one).  ``func`` must be importable (a module-level function)."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [func(*job) for job in jobs]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
+        return list(pool.map(func, *zip(*jobs)))

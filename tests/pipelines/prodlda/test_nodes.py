@@ -86,7 +86,7 @@ def test_parse_coherence_log():
 def test_train_avitm_rejects_unknown_params_and_tiny_data():
     bow = {"train": sp.csr_matrix(np.ones((10, 8), dtype=np.float32))}
     good = dict(decoder="prodlda", hidden=[4, 4], dropout=0.1, alpha=1.0, lr=0.01, beta1=0.9, epochs=1, batch_size=5)
-    res = nodes.train_avitm(bow, 2, [0], good, "cpu")
+    res = nodes.train_avitm(bow, 2, [0], good, "cpu", 1)
     assert res[0]["topic_word"].shape == (2, 8) and len(res[0]["history"]["loss"]) == 1
     assert res[0]["device"].startswith("cpu")
     with pytest.raises(ParameterError, match="unknown parameter"):

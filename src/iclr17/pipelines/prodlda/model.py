@@ -88,6 +88,13 @@ class AVITM(nn.Module):
         )
         self.mean_head = nn.Linear(hidden[1], n_topics)
         self.logvar_head = nn.Linear(hidden[1], n_topics)
+        # the official initialisation: Xavier-uniform weights and zero biases, and a zero
+        # log-variance head (every document starts at unit posterior variance)
+        for layer in (self.encoder[0], self.encoder[2], self.mean_head):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        nn.init.zeros_(self.logvar_head.weight)
+        nn.init.zeros_(self.logvar_head.bias)
         self.mean_bn = ScaleFreeBatchNorm(n_topics)
         self.logvar_bn = ScaleFreeBatchNorm(n_topics)
         self.theta_dropout = nn.Dropout(dropout)

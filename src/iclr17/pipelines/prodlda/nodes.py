@@ -25,7 +25,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from iclr17.common.config import check_keys  # noqa: E402
 from iclr17.common.reporting import row, to_markdown  # noqa: E402
-from iclr17.common.runtime import describe_device, pick_device, seed_everything  # noqa: E402
+from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
 from iclr17.pipelines.prodlda.coherence import topic_coherence  # noqa: E402
 from iclr17.pipelines.prodlda.model import AVITM, log_perplexity_per_doc, perplexity  # noqa: E402
 
@@ -237,58 +237,65 @@ def _sparse_to_tensor(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(m.toarray()).to(device)
 
 
-def train_avitm(bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str) -> dict:
-    """Train one AVITM model per seed, as the official code does: Adam, minibatches drawn with
-    replacement, ⌊N / batch⌋ of them an epoch.  Returns per seed the weights, the K x V topic-word
-    matrix, per-epoch losses, and the device and wall time."""
+def train_avitm(
+    bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str, workers: int | str = "auto"
+) -> dict:
+    """Train one AVITM model per seed (seeds in parallel worker processes on the CPU).
+
+    Returns per seed the weights, the K x V topic-word matrix, per-epoch losses, the device and
+    the wall time."""
     p = check_keys(model_params, "prodlda.models.<model>", _AVITM_KEYS)
     if not seeds:
         raise ValueError("prodlda.seeds must list at least one seed")
     device = pick_device(device_name)
-    x = _sparse_to_tensor(bow["train"], device)
+    if bow["train"].shape[0] < int(p["batch_size"]):
+        raise ValueError(f"{bow['train'].shape[0]} training documents are fewer than one batch of {p['batch_size']}")
+    jobs = [(bow["train"], n_topics, int(seed), p, str(device)) for seed in seeds]
+    results = map_jobs(_train_avitm_seed, jobs, resolve_workers(workers, len(jobs), device))
+    return {int(seed): res for seed, res in zip(seeds, results)}
+
+
+def _train_avitm_seed(train: sp.csr_matrix, n_topics: int, seed: int, p: dict, device_name: str) -> dict:
+    """One seed, as the official code trains: Adam, minibatches drawn with replacement,
+    ⌊N / batch⌋ of them an epoch."""
+    device = torch.device(device_name)
+    x = _sparse_to_tensor(train, device)
     n_docs, vocab_size = x.shape
     batch = int(p["batch_size"])
-    if n_docs < batch:
-        raise ValueError(f"{n_docs} training documents are fewer than one batch of {batch}")
     steps = n_docs // batch
-    results = {}
-    for seed in seeds:
-        gen = seed_everything(int(seed))
-        model = AVITM(
-            vocab_size, n_topics, p["decoder"], tuple(p["hidden"]), float(p["dropout"]), float(p["alpha"])
-        ).to(device)
-        opt = torch.optim.Adam(
-            [q for q in model.parameters() if q.requires_grad], lr=float(p["lr"]), betas=(float(p["beta1"]), 0.999)
-        )
-        history = {"loss": [], "recon": [], "kl": []}
-        start = time.perf_counter()
-        bar = tqdm(range(int(p["epochs"])), desc=f"{p['decoder']} K={n_topics} seed={seed}", mininterval=2.0)
-        for _epoch in bar:
-            model.train()
-            sums = torch.zeros(3, device=device)
-            for _ in range(steps):
-                idx = torch.randint(0, n_docs, (batch,), generator=gen).to(device)
-                out = model(x[idx])
-                loss = out["loss"].mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sums += torch.stack([loss.detach(), out["recon"].mean().detach(), out["kl"].mean().detach()])
-            epoch_means = (sums / steps).tolist()
-            for key, value in zip(("loss", "recon", "kl"), epoch_means):
-                history[key].append(value)
-            if not np.isfinite(epoch_means[0]):
-                raise FloatingPointError(f"{p['decoder']} seed {seed}: the loss became {epoch_means[0]}")
-            bar.set_postfix(loss=f"{epoch_means[0]:.1f}")
-        results[int(seed)] = {
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "topic_word": model.topic_word_logits().cpu().numpy(),
-            "config": {**p, "n_topics": n_topics, "vocab_size": vocab_size},
-            "history": history,
-            "device": describe_device(device),
-            "train_seconds": time.perf_counter() - start,
-        }
-    return results
+    gen = seed_everything(seed)
+    model = AVITM(vocab_size, n_topics, p["decoder"], tuple(p["hidden"]), float(p["dropout"]), float(p["alpha"])).to(device)
+    opt = torch.optim.Adam(
+        [q for q in model.parameters() if q.requires_grad], lr=float(p["lr"]), betas=(float(p["beta1"]), 0.999)
+    )
+    history = {"loss": [], "recon": [], "kl": []}
+    start = time.perf_counter()
+    bar = tqdm(range(int(p["epochs"])), desc=f"{p['decoder']} K={n_topics} seed={seed}", mininterval=5.0)
+    for _epoch in bar:
+        model.train()
+        sums = torch.zeros(3, device=device)
+        for _ in range(steps):
+            idx = torch.randint(0, n_docs, (batch,), generator=gen).to(device)
+            out = model(x[idx])
+            loss = out["loss"].mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += torch.stack([loss.detach(), out["recon"].mean().detach(), out["kl"].mean().detach()])
+        epoch_means = (sums / steps).tolist()
+        for key, value in zip(("loss", "recon", "kl"), epoch_means):
+            history[key].append(value)
+        if not np.isfinite(epoch_means[0]):
+            raise FloatingPointError(f"{p['decoder']} seed {seed}: the loss became {epoch_means[0]}")
+        bar.set_postfix(loss=f"{epoch_means[0]:.1f}")
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "topic_word": model.topic_word_logits().cpu().numpy(),
+        "config": {**p, "n_topics": n_topics, "vocab_size": vocab_size},
+        "history": history,
+        "device": describe_device(device),
+        "train_seconds": time.perf_counter() - start,
+    }
 
 
 def fit_lda_vb(bow: dict, n_topics: int, params: dict) -> dict:

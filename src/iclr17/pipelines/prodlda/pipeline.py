@@ -53,14 +53,14 @@ def create_pipeline(**kwargs) -> Pipeline:
     training = [
         _n(
             nodes.train_avitm,
-            [*common, "params:prodlda.models.prodlda", "params:prodlda.device"],
+            [*common, "params:prodlda.models.prodlda", "params:prodlda.device", "params:prodlda.workers"],
             "prodlda.prodlda_models",
             "train_prodlda",
             "training",
         ),
         _n(
             nodes.train_avitm,
-            [*common, "params:prodlda.models.nvlda", "params:prodlda.device"],
+            [*common, "params:prodlda.models.nvlda", "params:prodlda.device", "params:prodlda.workers"],
             "prodlda.nvlda_models",
             "train_nvlda",
             "training",

@@ -1,0 +1,83 @@
+"""Graph convolutional networks (Kipf & Welling, ICLR 2017) as plain nn.Modules on sparse tensors.
+
+A propagation model is a list of sparse N x N "support" matrices S_k; one layer computes
+``sum_k S_k X W_k``.  The paper's Table 3 models differ only in their supports (see
+:func:`iclr17.pipelines.gcn.nodes.supports_for`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def glorot_(weight: torch.Tensor) -> torch.Tensor:
+    """Glorot/Xavier uniform, as the official code's ``glorot`` initialiser."""
+    fan_in, fan_out = weight.shape
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound)
+
+
+def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout on the stored values of a sparse COO tensor (inverted scaling)."""
+    if not training or p == 0.0:
+        return x
+    x = x.coalesce()
+    keep = torch.rand(x.values().shape, device=x.device) >= p
+    return torch.sparse_coo_tensor(
+        x.indices()[:, keep], x.values()[keep] / (1.0 - p), x.shape, device=x.device
+    ).coalesce()
+
+
+class GraphConvolution(nn.Module):
+    """``sum_k S_k X W_k`` for ``n_supports`` supports; X dense or sparse; no bias (as the paper)."""
+
+    def __init__(self, in_features: int, out_features: int, n_supports: int = 1, bias: bool = False) -> None:
+        super().__init__()
+        if n_supports < 1:
+            raise ValueError("a graph convolution needs at least one support")
+        self.weights = nn.ParameterList(
+            [nn.Parameter(glorot_(torch.empty(in_features, out_features))) for _ in range(n_supports)]
+        )
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor, supports: list[torch.Tensor]) -> torch.Tensor:
+        if len(supports) != len(self.weights):
+            raise ValueError(f"expected {len(self.weights)} supports, got {len(supports)}")
+        out = None
+        for support, weight in zip(supports, self.weights):
+            xw = torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
+            term = torch.sparse.mm(support, xw)
+            out = term if out is None else out + term
+        return out if self.bias is None else out + self.bias
+
+
+class GCN(nn.Module):
+    """Two-layer GCN: ``S · ReLU(S · drop(X) W0) → drop → W1`` (logits; softmax in the loss)."""
+
+    def __init__(
+        self, in_features: int, hidden: int, n_classes: int, n_supports: int = 1, dropout: float = 0.5
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = dropout
+        self.layer1 = GraphConvolution(in_features, hidden, n_supports)
+        self.layer2 = GraphConvolution(hidden, n_classes, n_supports)
+
+    def forward(self, x: torch.Tensor, supports: list[torch.Tensor], return_hidden: bool = False):
+        if x.is_sparse:
+            x = sparse_dropout(x, self.dropout, self.training)
+        else:
+            x = F.dropout(x, self.dropout, self.training)
+        hidden = F.relu(self.layer1(x, supports))
+        logits = self.layer2(F.dropout(hidden, self.dropout, self.training), supports)
+        return (logits, hidden) if return_hidden else logits
+
+    def first_layer_l2(self) -> torch.Tensor:
+        """``tf.nn.l2_loss`` of the first layer's weights: sum of squares / 2."""
+        return sum((w**2).sum() for w in self.layer1.weights) / 2.0

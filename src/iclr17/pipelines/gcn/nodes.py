@@ -1,0 +1,367 @@
+"""Nodes of the ``gcn`` pipeline (Kipf & Welling, ICLR 2017): pure functions of catalog entries
+and ``params:``.
+
+data prep   Planetoid split files -> graph (features, labels, adjacency, masks) -> supports
+training    GCN with each of the paper's Table 3 propagation models, N seeds; label propagation
+evaluation  accuracy mean ± std vs Tables 2 and 3, timings, t-SNE of the hidden layer
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from iclr17.common.config import check_keys  # noqa: E402
+from iclr17.common.reporting import row, to_markdown  # noqa: E402
+from iclr17.common.runtime import describe_device, pick_device, seed_everything  # noqa: E402
+from iclr17.pipelines.gcn.model import GCN  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
+
+# ----------------------------------------------------------------------------------------------
+# data prep
+# ----------------------------------------------------------------------------------------------
+
+
+def assemble_planetoid(raw: dict, name: str) -> dict:
+    """Kipf's ``utils.load_data``: features = vstack(allx, tx) with the test rows put back in
+    graph order, labels likewise, train = range(len(y)), val = the next 500, test = test.index.
+    Citeseer's isolated test ids without a ``tx`` row get zero features and no label."""
+    parts = {p: raw[f"ind.{name}.{p}"] for p in PARTS}
+    test_idx = np.asarray([int(v) for v in str(parts["test.index"]).split()], dtype=np.int64)
+    test_sorted = np.sort(test_idx)
+    tx, ty = sp.csr_matrix(parts["tx"]), np.asarray(parts["ty"])
+    if name == "citeseer":
+        full = np.arange(test_sorted.min(), test_sorted.max() + 1)
+        tx_ext = sp.lil_matrix((len(full), tx.shape[1]), dtype=np.float32)
+        tx_ext[test_sorted - test_sorted.min(), :] = tx
+        ty_ext = np.zeros((len(full), ty.shape[1]))
+        ty_ext[test_sorted - test_sorted.min(), :] = ty
+        tx, ty = tx_ext.tocsr(), ty_ext
+    features = sp.vstack([sp.csr_matrix(parts["allx"]), tx]).tolil()
+    features[test_idx, :] = features[test_sorted, :]
+    onehot = np.vstack([np.asarray(parts["ally"]), ty])
+    onehot[test_idx, :] = onehot[test_sorted, :]
+    graph = parts["graph"]
+    n = features.shape[0]
+    if len(graph) != n:
+        raise ValueError(f"{name}: graph has {len(graph)} nodes but features have {n} rows")
+    rows = [i for i, nbrs in graph.items() for _ in nbrs]
+    cols = [j for nbrs in graph.values() for j in nbrs]
+    adj = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n))
+    adj = ((adj + adj.T) > 0).astype(np.float32)  # symmetric, unweighted (nx.adjacency_matrix)
+    n_train = np.asarray(parts["y"]).shape[0]
+    labels = onehot.argmax(1).astype(np.int64)
+    labels[onehot.sum(1) == 0] = -1  # the padded Citeseer nodes
+    return {
+        "name": name,
+        "features": features.tocsr().astype(np.float32),
+        "labels": labels,
+        "adjacency": adj.tocsr(),
+        "train": np.arange(n_train),
+        "val": np.arange(n_train, n_train + 500),
+        "test": test_idx,
+    }
+
+
+def graph_stats(graph: dict) -> dict:
+    adj = graph["adjacency"]
+    labels = graph["labels"]
+    return {
+        "nodes": int(adj.shape[0]),
+        "features": int(graph["features"].shape[1]),
+        "classes": int(labels.max() + 1),
+        "undirected_edges": int(sp.triu(adj, k=1).nnz),
+        "train": len(graph["train"]),
+        "val": len(graph["val"]),
+        "test": len(graph["test"]),
+        "train_per_class": np.bincount(labels[graph["train"]], minlength=int(labels.max() + 1)).tolist(),
+    }
+
+
+def row_normalize(features: sp.spmatrix) -> sp.csr_matrix:
+    """Each row divided by its sum; all-zero rows stay zero (``preprocess_features``)."""
+    features = sp.csr_matrix(features, dtype=np.float32)
+    sums = np.asarray(features.sum(1)).ravel()
+    inv = np.zeros_like(sums)
+    inv[sums != 0] = 1.0 / sums[sums != 0]
+    return sp.diags(inv) @ features
+
+
+def sym_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
+    """``D^-1/2 A D^-1/2``; isolated nodes get zero rows."""
+    adj = sp.csr_matrix(adj, dtype=np.float64)
+    deg = np.asarray(adj.sum(1)).ravel()
+    inv_sqrt = np.zeros_like(deg)
+    inv_sqrt[deg > 0] = deg[deg > 0] ** -0.5
+    d = sp.diags(inv_sqrt)
+    return (d @ adj @ d).tocsr()
+
+
+def chebyshev_supports(adj: sp.spmatrix, k: int) -> list[sp.csr_matrix]:
+    """T_0..T_k of the rescaled Laplacian ``2 L / λ_max − I`` (official ``chebyshev_polynomials``)."""
+    from scipy.sparse.linalg import eigsh
+
+    n = adj.shape[0]
+    laplacian = sp.eye(n) - sym_normalize(adj)
+    lam_max = float(eigsh(laplacian, 1, which="LM", return_eigenvectors=False)[0])
+    scaled = (2.0 / lam_max) * laplacian - sp.eye(n)
+    t = [sp.eye(n, format="csr"), scaled.tocsr()]
+    for _ in range(2, k + 1):
+        t.append((2 * scaled @ t[-1] - t[-2]).tocsr())
+    return t[: k + 1]
+
+
+PROPAGATION_MODELS = (
+    "chebyshev_3",
+    "chebyshev_2",
+    "first_order",
+    "single_parameter",
+    "renormalization",
+    "first_order_term_only",
+    "mlp",
+)
+
+
+def supports_for(adj: sp.spmatrix, model: str) -> list[sp.csr_matrix]:
+    """The sparse supports of each Table 3 propagation model."""
+    n = adj.shape[0]
+    eye = sp.eye(n, format="csr")
+    if model == "chebyshev_3":
+        return chebyshev_supports(adj, 3)
+    if model == "chebyshev_2":
+        return chebyshev_supports(adj, 2)
+    if model == "first_order":  # Eq. 6: X Θ0 + D^-1/2 A D^-1/2 X Θ1
+        return [eye, sym_normalize(adj)]
+    if model == "single_parameter":  # Eq. 7: (I + D^-1/2 A D^-1/2) X Θ
+        return [(eye + sym_normalize(adj)).tocsr()]
+    if model == "renormalization":  # Eq. 8: D̃^-1/2 (A + I) D̃^-1/2 X Θ
+        return [sym_normalize(adj + eye)]
+    if model == "first_order_term_only":
+        return [sym_normalize(adj)]
+    if model == "mlp":
+        return [eye]
+    raise ValueError(f"unknown propagation model {model!r}; choose from {PROPAGATION_MODELS}")
+
+
+def to_torch_sparse(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
+    coo = sp.coo_matrix(m)
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    vals = torch.from_numpy(coo.data.astype(np.float32))
+    return torch.sparse_coo_tensor(idx, vals, coo.shape, device=device).coalesce()
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+
+_TRAIN_KEYS = ["hidden", "dropout", "weight_decay", "lr", "epochs", "early_stopping", "seeds", "device"]
+
+
+def _masked_loss_acc(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> tuple[float, float]:
+    loss = F.cross_entropy(logits[idx], labels[idx])
+    acc = (logits[idx].argmax(1) == labels[idx]).float().mean()
+    return float(loss), float(acc)
+
+
+def train_one(
+    features: torch.Tensor,
+    supports: list[torch.Tensor],
+    labels: torch.Tensor,
+    split: dict[str, torch.Tensor],
+    params: dict,
+    seed: int,
+    return_hidden: bool = False,
+) -> dict:
+    """One GCN run as the official ``train.py``: Adam, L2 on the first layer only, and stop once
+    ``epoch > window`` and the validation loss exceeds the mean of the previous ``window`` ones."""
+    seed_everything(seed)
+    n_classes = int(labels.max()) + 1
+    model = GCN(features.shape[1], int(params["hidden"]), n_classes, len(supports), float(params["dropout"]))
+    model.to(features.device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(params["lr"]))
+    window = int(params["early_stopping"])
+    val_losses: list[float] = []
+    epoch_times = []
+    history = []
+    start = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, int(params["epochs"]) + 1):
+        t0 = time.perf_counter()
+        model.train()
+        logits = model(features, supports)
+        loss = F.cross_entropy(logits[split["train"]], labels[split["train"]])
+        loss = loss + float(params["weight_decay"]) * model.first_layer_l2()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(features, supports)
+        val_loss, val_acc = _masked_loss_acc(logits, labels, split["val"])
+        epoch_times.append(time.perf_counter() - t0)
+        history.append({"epoch": epoch, "train_loss": float(loss), "val_loss": val_loss, "val_acc": val_acc})
+        val_losses.append(val_loss)
+        if epoch > window and val_losses[-1] > np.mean(val_losses[-(window + 1) : -1]):
+            break
+    model.eval()
+    with torch.no_grad():
+        logits, hidden = model(features, supports, return_hidden=True)
+    test_loss, test_acc = _masked_loss_acc(logits, labels, split["test"])
+    out = {
+        "seed": seed,
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "epochs": epoch,
+        "seconds": time.perf_counter() - start,
+        "seconds_per_epoch": float(np.median(epoch_times)),
+        "history": history,
+    }
+    if return_hidden:
+        out["hidden"] = hidden.cpu().numpy()
+    return out
+
+
+def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
+    """Every requested propagation model on one dataset, for every seed."""
+    p = check_keys(params, "gcn.training", _TRAIN_KEYS)
+    unknown = set(models) - set(PROPAGATION_MODELS)
+    if unknown:
+        raise ValueError(f"unknown propagation model(s) {sorted(unknown)}; choose from {PROPAGATION_MODELS}")
+    device = pick_device(p["device"])
+    features = to_torch_sparse(row_normalize(graph["features"]), device)
+    labels = torch.from_numpy(np.where(graph["labels"] < 0, 0, graph["labels"])).to(device)
+    split = {k: torch.from_numpy(np.asarray(graph[k])).to(device) for k in ("train", "val", "test")}
+    results = {"dataset": graph["name"], "device": describe_device(device), "models": {}}
+    for model in models:
+        supports = [to_torch_sparse(s, device) for s in supports_for(graph["adjacency"], model)]
+        runs = []
+        for i, seed in enumerate(tqdm(p["seeds"], desc=f"{graph['name']} {model}", mininterval=2.0)):
+            runs.append(train_one(features, supports, labels, split, p, int(seed), return_hidden=(i == 0)))
+        results["models"][model] = runs
+    return results
+
+
+def label_propagation(graph: dict, params: dict) -> dict:
+    """Label propagation on the citation graph (scikit-learn ``LabelSpreading`` with the graph as
+    its kernel), the Table 2 baseline that needs no extra data."""
+    from sklearn.semi_supervised import LabelSpreading
+
+    p = check_keys(params, "gcn.label_propagation", ["alpha", "max_iter"])
+    adj = graph["adjacency"]
+    y = np.full(adj.shape[0], -1)
+    y[graph["train"]] = graph["labels"][graph["train"]]
+    nodes_ = np.arange(adj.shape[0]).reshape(-1, 1)
+
+    def kernel(a, b):
+        return adj[a.ravel().astype(int)][:, b.ravel().astype(int)].toarray()
+
+    start = time.perf_counter()
+    model = LabelSpreading(kernel=kernel, alpha=float(p["alpha"]), max_iter=int(p["max_iter"]))
+    model.fit(nodes_, y)
+    pred = model.transduction_
+    test = graph["test"]
+    return {
+        "dataset": graph["name"],
+        "test_acc": float((pred[test] == graph["labels"][test]).mean()),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+
+MODEL_LABELS = {
+    "chebyshev_3": "Chebyshev K=3",
+    "chebyshev_2": "Chebyshev K=2",
+    "first_order": "1st-order (Eq. 6)",
+    "single_parameter": "Single parameter (Eq. 7)",
+    "renormalization": "Renormalization trick (Eq. 8)",
+    "first_order_term_only": "1st-order term only",
+    "mlp": "MLP",
+}
+
+
+def accuracy_table(*results: dict) -> pd.DataFrame:
+    """One row per dataset and propagation model: mean, std and count of test accuracy (%),
+    epochs, seconds per epoch and seconds to convergence."""
+    rows = []
+    for res in results:
+        for model, runs in res["models"].items():
+            acc = np.array([r["test_acc"] for r in runs]) * 100
+            rows.append(
+                {
+                    "dataset": res["dataset"],
+                    "model": model,
+                    "acc_mean": float(acc.mean()),
+                    "acc_std": float(acc.std()),
+                    "runs": len(runs),
+                    "epochs_mean": float(np.mean([r["epochs"] for r in runs])),
+                    "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in runs])),
+                    "seconds_to_convergence": float(np.mean([r["seconds"] for r in runs])),
+                    "device": res["device"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame, lp_results: list, paper: dict) -> tuple[list[dict], str, dict]:
+    """paper_vs_run rows for Table 2 (GCN, LP) and Table 3, their markdown, final metrics."""
+    rows, metrics = [], {}
+    for r in table.itertuples():
+        label = MODEL_LABELS[r.model]
+        ref = paper.get("table3", {}).get(r.model, {}).get(r.dataset)
+        note = f"mean ± {r.acc_std:.2f} over {r.runs} seeds; {r.epochs_mean:.0f} epochs; {r.seconds_per_epoch * 1000:.1f} ms/epoch"
+        rows.append(row(f"{r.dataset} {label} test accuracy", ref, r.acc_mean, "%", note))
+        metrics[f"{r.dataset}.{r.model}.acc_mean"] = r.acc_mean
+        metrics[f"{r.dataset}.{r.model}.acc_std"] = r.acc_std
+        metrics[f"{r.dataset}.{r.model}.seconds_per_epoch"] = r.seconds_per_epoch
+    for lp in lp_results:
+        ref = paper.get("table2", {}).get("LP", {}).get(lp["dataset"])
+        rows.append(row(f"{lp['dataset']} label propagation test accuracy", ref, lp["test_acc"] * 100, "%", "scikit-learn LabelSpreading on the graph"))
+        metrics[f"{lp['dataset']}.label_propagation.acc"] = lp["test_acc"] * 100
+    md = to_markdown(rows, "GCN (Kipf & Welling, ICLR 2017): Planetoid splits, Tables 2 and 3")
+    return rows, md, {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
+
+
+def training_curves(*results: dict) -> dict:
+    """The first seed's per-epoch losses and validation accuracy, per dataset and model."""
+    metrics = {}
+    for res in results:
+        for model, runs in res["models"].items():
+            for key in ("train_loss", "val_loss", "val_acc"):
+                metrics[f"{res['dataset']}.{model}.{key}"] = [
+                    {"step": h["epoch"], "value": float(h[key])} for h in runs[0]["history"]
+                ]
+    return metrics
+
+
+def tsne_plot(graph_results: list[dict], graphs: list[dict], model: str, perplexity: float = 30.0):
+    """t-SNE of the first seed's hidden layer, coloured by class, one panel per dataset."""
+    from sklearn.manifold import TSNE
+
+    fig, axes = plt.subplots(1, len(graphs), figsize=(6 * len(graphs), 5.5), squeeze=False)
+    for ax, res, graph in zip(axes[0], graph_results, graphs):
+        hidden = res["models"][model][0]["hidden"]
+        emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(hidden)
+        labels = graph["labels"]
+        ax.scatter(emb[:, 0], emb[:, 1], c=np.where(labels < 0, -1, labels), cmap="tab10", s=4)
+        ax.set_title(f"{graph['name']}: t-SNE of the GCN hidden layer ({MODEL_LABELS[model]})")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
