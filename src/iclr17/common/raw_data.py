@@ -241,3 +241,52 @@ class RawFileDataset(AbstractDataset):
 
     def load(self) -> Any:
         return READERS[self._reader](self.resolve())
+
+
+class RawFileGroupDataset(AbstractDataset):
+    """Several raw files of one dataset, each with its own checksum, loaded as ``{member: data}``.
+
+    Every member is a :class:`RawFileDataset` (same search order, checks and errors) whose URL is
+    ``url_base + member``; ``readers`` overrides ``reader`` for single members.
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        members: dict[str, str],
+        url_base: str,
+        reader: str = "path",
+        readers: dict[str, str] | None = None,
+        raw_dir: str = "data/01_raw",
+        metadata: dict | None = None,
+    ) -> None:
+        readers = readers or {}
+        unknown = set(readers) - set(members)
+        if unknown:
+            raise ValueError(f"readers names files that are not members: {sorted(unknown)}")
+        self._files = {
+            member: RawFileDataset(
+                dataset=dataset,
+                member=member,
+                sha256=sha,
+                url=url_base + member,
+                reader=readers.get(member, reader),
+                raw_dir=raw_dir,
+            )
+            for member, sha in members.items()
+        }
+        self._dataset = dataset
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._dataset, "members": sorted(self._files)}
+
+    def _exists(self) -> bool:
+        return all(f.local_path.is_file() for f in self._files.values())
+
+    def _save(self, data: Any) -> None:
+        raise RawDataError(f"{self._dataset} is raw input and read-only")
+
+    def load(self) -> dict[str, Any]:
+        return {member: ds.load() for member, ds in self._files.items()}

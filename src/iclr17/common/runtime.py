@@ -7,10 +7,12 @@ import platform
 import random
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from multiprocessing import get_context
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -52,11 +54,13 @@ def _single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def map_jobs(func: Callable, jobs: list[tuple], workers: int) -> list:
+def map_jobs(func: Callable, jobs: list[tuple], workers: int, desc: str | None = None) -> list:
     """``[func(*job) for job in jobs]``, in ``workers`` spawned single-threaded processes when
     ``workers > 1`` (small PyTorch models run as fast on one thread as on two, so two seeds on two
-    cores take the time of one).  ``func`` must be importable (a module-level function)."""
+    cores take the time of one).  ``func`` must be importable (a module-level function).  With
+    ``desc``, a progress bar counts finished jobs."""
+    bar = partial(tqdm, total=len(jobs), desc=desc, mininterval=2.0, disable=desc is None)
     if workers <= 1 or len(jobs) <= 1:
-        return [func(*job) for job in jobs]
+        return list(bar(func(*job) for job in jobs))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
-        return list(pool.map(func, *zip(*jobs)))
+        return list(bar(pool.map(func, *zip(*jobs))))

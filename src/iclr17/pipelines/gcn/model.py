@@ -23,18 +23,17 @@ def glorot_(weight: torch.Tensor) -> torch.Tensor:
 
 
 def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Dropout on the stored values of a sparse COO tensor (inverted scaling)."""
+    """Dropout on the stored values of a sparse CSR tensor (inverted scaling; dropped entries
+    are stored as zeros, which keeps the index arrays and avoids re-sorting)."""
     if not training or p == 0.0:
         return x
-    x = x.coalesce()
-    keep = torch.rand(x.values().shape, device=x.device) >= p
-    return torch.sparse_coo_tensor(
-        x.indices()[:, keep], x.values()[keep] / (1.0 - p), x.shape, device=x.device
-    ).coalesce()
+    values = x.values()
+    keep = (torch.rand(values.shape, device=x.device) >= p).to(values.dtype)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values * keep / (1.0 - p), x.shape)
 
 
 class GraphConvolution(nn.Module):
-    """``sum_k S_k X W_k`` for ``n_supports`` supports; X dense or sparse; no bias (as the paper)."""
+    """``sum_k S_k X W_k`` for ``n_supports`` sparse CSR supports; X dense or CSR; no bias (as the paper)."""
 
     def __init__(self, in_features: int, out_features: int, n_supports: int = 1, bias: bool = False) -> None:
         super().__init__()
@@ -50,8 +49,7 @@ class GraphConvolution(nn.Module):
             raise ValueError(f"expected {len(self.weights)} supports, got {len(supports)}")
         out = None
         for support, weight in zip(supports, self.weights):
-            xw = torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
-            term = torch.sparse.mm(support, xw)
+            term = support @ (x @ weight)
             out = term if out is None else out + term
         return out if self.bias is None else out + self.bias
 
@@ -70,7 +68,7 @@ class GCN(nn.Module):
         self.layer2 = GraphConvolution(hidden, n_classes, n_supports)
 
     def forward(self, x: torch.Tensor, supports: list[torch.Tensor], return_hidden: bool = False):
-        if x.is_sparse:
+        if x.layout == torch.sparse_csr:
             x = sparse_dropout(x, self.dropout, self.training)
         else:
             x = F.dropout(x, self.dropout, self.training)

@@ -373,7 +373,7 @@ def score_topics(
     npmi = check_keys(npmi, "prodlda.npmi", ["window_size", "top_n", "reference"])
     vocab = vocab_to_index(vocab)
     words = ordered_words(vocab)
-    rows = []
+    labelled = []  # (model, seed, topic index, words) for every topic of every model
     for name, models in (
         ("ProdLDA", prodlda_models),
         ("NVLDA", nvlda_models),
@@ -382,9 +382,13 @@ def score_topics(
     ):
         for seed, res in models.items():
             topics = top_words(res["topic_word"], words, int(npmi["top_n"]))
-            scores = topic_coherence(topics, reference_docs, vocab, int(npmi["window_size"]), int(npmi["top_n"]))
-            for k, (t, s) in enumerate(zip(topics, scores)):
-                rows.append({"model": name, "seed": int(seed), "topic": k, "npmi": float(s), "words": " ".join(t)})
+            labelled += [(name, int(seed), k, t) for k, t in enumerate(topics)]
+    # one pass over the reference corpus counts the windows for every topic at once
+    scores = topic_coherence([t for *_, t in labelled], reference_docs, vocab, int(npmi["window_size"]), int(npmi["top_n"]))
+    rows = [
+        {"model": name, "seed": seed, "topic": k, "npmi": float(score), "words": " ".join(t)}
+        for (name, seed, k, t), score in zip(labelled, scores)
+    ]
     return pd.DataFrame(rows, columns=["model", "seed", "topic", "npmi", "words"])
 
 

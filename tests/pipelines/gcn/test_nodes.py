@@ -1,0 +1,133 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import yaml
+
+from iclr17.common.config import ParameterError
+from iclr17.common.raw_data import RawDataError, RawFileGroupDataset
+from iclr17.pipelines.gcn import nodes
+from iclr17.pipelines.gcn.model import GCN, sparse_dropout
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _raw(name, tmp_path, url_base=None):
+    cfg = yaml.safe_load((ROOT / "conf" / "base" / "catalog_gcn.yml").read_text())[f"gcn.raw_{name}"]
+    cfg = {k: v for k, v in cfg.items() if k not in {"type", "metadata"}}
+    cfg["raw_dir"] = str(tmp_path / "01_raw")
+    if url_base:
+        cfg["url_base"] = url_base
+    return RawFileGroupDataset(**cfg)
+
+
+@pytest.fixture(scope="module")
+def cora(tmp_path_factory, mirror):
+    return nodes.assemble_planetoid(_raw("cora", tmp_path_factory.mktemp("cora")).load())
+
+
+@pytest.fixture(scope="module")
+def citeseer(tmp_path_factory, mirror):
+    return nodes.assemble_planetoid(_raw("citeseer", tmp_path_factory.mktemp("citeseer")).load())
+
+
+def test_cora_loader_counts(cora):
+    stats = nodes.graph_stats(cora)
+    assert (stats["nodes"], stats["features"], stats["classes"]) == (2708, 1433, 7)
+    assert (stats["train"], stats["val"], stats["test"]) == (140, 500, 1000)
+    assert stats["train_per_class"] == [20] * 7
+    assert stats["undirected_edges"] == 5278  # unique, no self-loops (SOURCE.md)
+    assert cora["features"].nnz == 49216
+    assert np.bincount(cora["labels"][cora["test"]]).tolist() == [130, 91, 144, 319, 149, 103, 64]
+
+
+def test_citeseer_loader_pads_the_15_featureless_test_ids(citeseer):
+    stats = nodes.graph_stats(citeseer)
+    assert (stats["nodes"], stats["features"], stats["classes"]) == (3327, 3703, 6)
+    assert (stats["train"], stats["val"], stats["test"]) == (120, 500, 1000)
+    assert citeseer["features"].nnz == 105165
+    padded = [2407, 2489, 2553, 2682, 2781, 2953, 3042, 3063, 3212, 3214, 3250, 3292, 3305, 3306, 3309]
+    assert (citeseer["labels"][padded] == -1).all()
+    assert citeseer["features"][padded].nnz == 0
+    assert (citeseer["labels"] == -1).sum() == 15
+
+
+def test_missing_pubmed_allx_is_a_clear_error(tmp_path, mirror):
+    with pytest.raises(RawDataError) as err:
+        _raw("pubmed", tmp_path, url_base="http://127.0.0.1:9/").load()
+    msg = str(err.value)
+    assert "planetoid/ind.pubmed.allx" in msg and "what to do" in msg
+
+
+def test_normalisation_on_a_hand_computed_three_node_path():
+    # path 0 - 1 - 2
+    adj = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
+    renorm = nodes.supports_for(adj, "renormalization")[0].toarray()
+    # A + I has degrees 2, 3, 2
+    expected = np.array(
+        [[1 / 2, 1 / np.sqrt(6), 0], [1 / np.sqrt(6), 1 / 3, 1 / np.sqrt(6)], [0, 1 / np.sqrt(6), 1 / 2]]
+    )
+    assert np.allclose(renorm, expected)
+    sym = nodes.sym_normalize(adj).toarray()
+    assert np.allclose(sym, [[0, 1 / np.sqrt(2), 0], [1 / np.sqrt(2), 0, 1 / np.sqrt(2)], [0, 1 / np.sqrt(2), 0]])
+    feats = nodes.row_normalize(sp.csr_matrix(np.array([[1.0, 3.0], [0.0, 0.0], [2.0, 2.0]]))).toarray()
+    assert np.allclose(feats, [[0.25, 0.75], [0, 0], [0.5, 0.5]])
+
+
+def test_chebyshev_supports_follow_the_recurrence():
+    adj = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=float))
+    t = [m.toarray() for m in nodes.supports_for(adj, "chebyshev_3")]
+    assert len(t) == 4
+    assert np.allclose(t[0], np.eye(3))
+    assert np.allclose(t[2], 2 * t[1] @ t[1] - t[0])
+    assert np.allclose(t[3], 2 * t[1] @ t[2] - t[1])
+    assert np.abs(np.linalg.eigvalsh(t[1])).max() == pytest.approx(1.0)  # spectrum rescaled to [-1, 1]
+
+
+@pytest.mark.parametrize("model", nodes.PROPAGATION_MODELS)
+def test_each_propagation_model_forward_shape(model):
+    rng = np.random.default_rng(0)
+    adj = sp.random(12, 12, density=0.3, random_state=0)
+    adj = ((adj + adj.T) > 0).astype(float)
+    supports = [nodes.to_torch_sparse(s, torch.device("cpu")) for s in nodes.supports_for(adj, model)]
+    x = nodes.to_torch_sparse(sp.csr_matrix(rng.random((12, 5)) > 0.5), torch.device("cpu"))
+    net = GCN(5, 4, 3, len(supports), 0.5)
+    logits, hidden = net(x, supports, return_hidden=True)
+    assert logits.shape == (12, 3) and hidden.shape == (12, 4)
+    expected = {"chebyshev_3": 4, "chebyshev_2": 3, "first_order": 2}.get(model, 1)
+    assert len(supports) == expected
+
+
+def test_unknown_model_and_params_are_rejected(cora):
+    with pytest.raises(ValueError, match="unknown propagation model"):
+        nodes.supports_for(cora["adjacency"], "chebyshev_9")
+    good = dict(hidden=4, dropout=0.5, weight_decay=5e-4, lr=0.01, epochs=2, early_stopping=10, seeds=1, device="cpu", workers=1)
+    with pytest.raises(ParameterError):
+        nodes.train_gcn(cora, {**good, "momentum": 0.9}, ["renormalization"])
+    with pytest.raises(ValueError, match="unknown propagation"):
+        nodes.train_gcn(cora, good, ["gat"])
+
+
+def test_sparse_dropout_keeps_expectation():
+    torch.manual_seed(0)
+    x = nodes.to_torch_sparse(sp.csr_matrix(np.ones((200, 50))), torch.device("cpu"))
+    dropped = sparse_dropout(x, 0.5, training=True).to_dense()
+    assert ((dropped == 0).float().mean() - 0.5).abs() < 0.02
+    assert dropped.mean().item() == pytest.approx(1.0, abs=0.03)
+    assert sparse_dropout(x, 0.5, training=False) is x
+
+
+def test_training_learns_cora_and_stops_early(cora):
+    p = dict(hidden=16, dropout=0.5, weight_decay=5e-4, lr=0.01, epochs=200, early_stopping=10, seeds=[0], device="cpu", workers=1)
+    res = nodes.train_gcn(cora, p, ["renormalization"])
+    [run] = res["models"]["renormalization"]
+    assert run["test_acc"] > 0.75  # the paper's mean is 81.5%
+    assert 10 < run["epochs"] <= 200
+    assert len(run["history"]) == run["epochs"]
+
+
+def test_label_propagation_beats_chance(cora):
+    lp = nodes.label_propagation(cora, {"alpha": 0.99, "max_iter": 1000})
+    assert lp["test_acc"] > 0.5  # chance is about 0.32 (majority class)
