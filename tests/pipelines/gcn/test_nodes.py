@@ -129,5 +129,5 @@ def test_training_learns_cora_and_stops_early(cora):
 
 
 def test_label_propagation_beats_chance(cora):
-    lp = nodes.label_propagation(cora, {"alpha": 0.99, "max_iter": 1000})
-    assert lp["test_acc"] > 0.5  # chance is about 0.32 (majority class)
+    lp = nodes.label_propagation(cora, {"max_iter": 1000, "tol": 1e-3})
+    assert lp["test_acc"] > 0.6  # the paper's LP row is 68.0; the majority class is 31.9%

@@ -287,22 +287,25 @@ def _train_gcn_seed(features, supports, labels, split, p, seed, return_hidden, d
 
 
 def label_propagation(graph: dict, params: dict) -> dict:
-    """Label propagation on the citation graph (scikit-learn ``LabelSpreading`` with the graph as
-    its kernel), the Table 2 baseline that needs no extra data."""
-    from sklearn.semi_supervised import LabelSpreading
+    """Label propagation (Zhu et al. 2003) on the citation graph, the Table 2 baseline that needs
+    no extra data: scikit-learn's ``LabelPropagation`` with the sparse adjacency as its kernel."""
+    from sklearn.semi_supervised import LabelPropagation
 
-    p = check_keys(params, "gcn.label_propagation", ["alpha", "max_iter"])
-    adj = graph["adjacency"]
+    p = check_keys(params, "gcn.label_propagation", ["max_iter", "tol"])
+    adj = sp.csr_matrix(graph["adjacency"], dtype=np.float64)
+    # isolated nodes (48 in Citeseer) get a self-loop so that no row of the kernel is empty
+    isolated = np.asarray(adj.sum(1)).ravel() == 0
+    adj = (adj + sp.diags(isolated.astype(np.float64))).tocsr()
     y = np.full(adj.shape[0], -1)
     y[graph["train"]] = graph["labels"][graph["train"]]
-    nodes_ = np.arange(adj.shape[0]).reshape(-1, 1)
+    index = np.arange(adj.shape[0]).reshape(-1, 1)
 
     def kernel(a, b):
-        return adj[a.ravel().astype(int)][:, b.ravel().astype(int)].toarray()
+        return adj[a.ravel().astype(int)][:, b.ravel().astype(int)]
 
     start = time.perf_counter()
-    model = LabelSpreading(kernel=kernel, alpha=float(p["alpha"]), max_iter=int(p["max_iter"]))
-    model.fit(nodes_, y)
+    model = LabelPropagation(kernel=kernel, max_iter=int(p["max_iter"]), tol=float(p["tol"]))
+    model.fit(index, y)
     pred = model.transduction_
     test = graph["test"]
     return {
@@ -386,14 +389,17 @@ def tsne_plot(params: dict, *results_and_graphs: dict):
     ``results_and_graphs`` alternates each dataset's training results and graph."""
     from sklearn.manifold import TSNE
 
-    p = check_keys(params, "gcn.tsne", ["model", "perplexity"])
+    p = check_keys(params, "gcn.tsne", ["model", "perplexity"], ["max_nodes"])
     model, perplexity = p["model"], float(p["perplexity"])
     graph_results, graphs = results_and_graphs[0::2], results_and_graphs[1::2]
+    rng = np.random.default_rng(0)
     fig, axes = plt.subplots(1, len(graphs), figsize=(6 * len(graphs), 5.5), squeeze=False)
     for ax, res, graph in zip(axes[0], graph_results, graphs):
-        hidden = res["models"][model][0]["hidden"]
-        emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(hidden)
-        labels = graph["labels"]
+        hidden, labels = res["models"][model][0]["hidden"], graph["labels"]
+        if p.get("max_nodes") and len(hidden) > p["max_nodes"]:
+            keep = rng.choice(len(hidden), int(p["max_nodes"]), replace=False)
+            hidden, labels = hidden[keep], labels[keep]
+        emb = TSNE(n_components=2, perplexity=min(perplexity, len(hidden) - 1), init="pca", random_state=0).fit_transform(hidden)
         ax.scatter(emb[:, 0], emb[:, 1], c=np.where(labels < 0, -1, labels), cmap="tab10", s=4)
         ax.set_title(f"{graph['name']}: t-SNE of the GCN hidden layer ({MODEL_LABELS[model]})")
         ax.set_xticks([])
