@@ -366,7 +366,7 @@ def summarise(table: pd.DataFrame, paper: dict, *lp_results: dict) -> tuple[list
         metrics[f"{r.dataset}.{r.model}.seconds_per_epoch"] = r.seconds_per_epoch
     for lp in lp_results:
         ref = paper.get("table2", {}).get("LP", {}).get(lp["dataset"])
-        rows.append(row(f"{lp['dataset']} label propagation test accuracy", ref, lp["test_acc"] * 100, "%", "scikit-learn LabelSpreading on the graph"))
+        rows.append(row(f"{lp['dataset']} label propagation test accuracy", ref, lp["test_acc"] * 100, "%", "scikit-learn LabelPropagation on the graph"))
         metrics[f"{lp['dataset']}.label_propagation.acc"] = lp["test_acc"] * 100
     md = to_markdown(rows, "GCN (Kipf & Welling, ICLR 2017): Planetoid splits, Tables 2 and 3")
     return rows, md, {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
