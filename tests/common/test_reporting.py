@@ -27,3 +27,18 @@ def test_check_keys():
         check_keys({"a": 1, "c": 2}, "blk", ["a"])
     with pytest.raises(ParameterError, match="missing"):
         check_keys({}, "blk", ["a"])
+
+
+def test_final_metrics_form():
+    from iclr17.common.reporting import final_metrics
+
+    assert final_metrics({"a": 1}) == {"a": {"value": 1.0, "step": 0}}
+
+
+def test_stage_nodes_are_tagged_and_checked():
+    from iclr17.common.pipeline import stage_node_factory
+
+    node = stage_node_factory("ns")(len, "x", "y", "count", "training")
+    assert node.tags == {"training"} and node.name == "ns.count"
+    with pytest.raises(ValueError, match="stage"):
+        stage_node_factory("ns")(len, "x", "y", "count", "train")

@@ -46,3 +46,8 @@ def to_markdown(rows: Iterable[Mapping], title: str) -> str:
         note = str(r["note"]).replace("|", "/")
         lines.append(f"| {r['metric']} | {_fmt(r['paper'])} | {_fmt(r['run'])} | {r['unit']} | {note} |")
     return "\n".join(lines) + "\n"
+
+
+def final_metrics(values: Mapping[str, float]) -> dict:
+    """Scalar metrics in kedro-mlflow's metrics-history form, logged at step 0."""
+    return {k: {"value": float(v), "step": 0} for k, v in values.items()}

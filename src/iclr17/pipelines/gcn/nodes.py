@@ -22,7 +22,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from iclr17.common.config import check_keys  # noqa: E402
-from iclr17.common.reporting import row, to_markdown  # noqa: E402
+from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
 from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
 from iclr17.pipelines.gcn.model import GCN  # noqa: E402
 
@@ -369,7 +369,7 @@ def summarise(table: pd.DataFrame, paper: dict, *lp_results: dict) -> tuple[list
         rows.append(row(f"{lp['dataset']} label propagation test accuracy", ref, lp["test_acc"] * 100, "%", "scikit-learn LabelPropagation on the graph"))
         metrics[f"{lp['dataset']}.label_propagation.acc"] = lp["test_acc"] * 100
     md = to_markdown(rows, "GCN (Kipf & Welling, ICLR 2017): Planetoid splits, Tables 2 and 3")
-    return rows, md, {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
+    return rows, md, final_metrics(metrics)
 
 
 def training_curves(*results: dict) -> dict:

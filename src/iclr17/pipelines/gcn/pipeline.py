@@ -3,15 +3,13 @@
 ``gcn`` covers Cora and Citeseer; ``gcn_pubmed`` is the same DAG for Pubmed, whose ``allx``
 file this project's mirror lacks (it runs where the file can be downloaded)."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Pipeline
+
+from iclr17.common.pipeline import stage_node_factory
 
 from . import nodes
 
-NS = "gcn"
-
-
-def _n(func, inputs, outputs, name, tag):
-    return Node(func, inputs, outputs, name=name, tags=[tag], namespace=NS)
+_n = stage_node_factory("gcn")
 
 
 def create_pipeline(datasets: tuple[str, ...] = ("cora", "citeseer"), suffix: str = "", **kwargs) -> Pipeline:

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from iclr17.common.config import check_keys  # noqa: E402
-from iclr17.common.reporting import row, to_markdown  # noqa: E402
+from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
 from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
 from iclr17.pipelines.prodlda.coherence import topic_coherence  # noqa: E402
 from iclr17.pipelines.prodlda.model import AVITM, log_perplexity_per_doc, perplexity  # noqa: E402
@@ -520,7 +520,7 @@ def summarise(
         secs = [r["train_seconds"] for r in models.values()]
         if secs:
             metrics[f"train_seconds_{name}"] = float(np.sum(secs))
-    metrics = {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
+    metrics = final_metrics(metrics)
     md = to_markdown(rows, f"AVITM / ProdLDA (Srivastava & Sutton, ICLR 2017), 20 Newsgroups, K={n_topics}")
     first = next(iter(prodlda_models.values()), None)
     if first is not None:

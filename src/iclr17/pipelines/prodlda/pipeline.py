@@ -1,14 +1,12 @@
 """The ``prodlda`` DAG: data prep -> training -> evaluation."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Pipeline
+
+from iclr17.common.pipeline import stage_node_factory
 
 from . import nodes
 
-NS = "prodlda"
-
-
-def _n(func, inputs, outputs, name, tag):
-    return Node(func, inputs, outputs, name=name, tags=[tag], namespace=NS)
+_n = stage_node_factory("prodlda")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
