@@ -131,3 +131,18 @@ def test_training_learns_cora_and_stops_early(cora):
 def test_label_propagation_beats_chance(cora):
     lp = nodes.label_propagation(cora, {"max_iter": 1000, "tol": 1e-3})
     assert lp["test_acc"] > 0.6  # the paper's LP row is 68.0; the majority class is 31.9%
+
+
+@pytest.mark.parametrize("model", ["chebyshev_2", "chebyshev_3", "renormalization"])
+def test_recurrence_propagation_equals_the_materialised_supports(model):
+    adj = sp.random(30, 30, density=0.15, random_state=1)
+    adj = ((adj + adj.T) > 0).astype(float)
+    cpu = torch.device("cpu")
+    materialised = [nodes.to_torch_sparse(s, cpu) for s in nodes.supports_for(adj, model)]
+    propagation = nodes.propagation_to_torch(nodes.propagation_for(adj, model), cpu)
+    assert len(propagation) == len(materialised)
+    torch.manual_seed(0)
+    net = GCN(6, 5, 3, len(materialised), 0.0)
+    net.eval()
+    x = torch.rand(30, 6)
+    assert torch.allclose(net(x, materialised), net(x, propagation), atol=1e-5)

@@ -32,6 +32,34 @@ def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values * keep / (1.0 - p), x.shape)
 
 
+class ChebyshevBasis:
+    """The supports T_0..T_K of a rescaled Laplacian L~, never materialised: ``sum_k T_k(L~) Y_k``
+    is evaluated by the Clenshaw recurrence with K sparse products by L~ (T_2, T_3 of a citation
+    graph are far denser than the graph itself)."""
+
+    def __init__(self, laplacian: torch.Tensor, k: int) -> None:
+        if k < 1:
+            raise ValueError("a Chebyshev basis needs K >= 1")
+        self.laplacian = laplacian
+        self.k = k
+
+    def __len__(self) -> int:
+        return self.k + 1
+
+    def combine(self, ys: list[torch.Tensor]) -> torch.Tensor:
+        """``sum_k T_k(L~) ys[k]`` (Clenshaw: b_k = y_k + 2 L~ b_{k+1} − b_{k+2})."""
+        b1 = b2 = None
+        for y in reversed(ys[1:]):
+            b = y
+            if b1 is not None:
+                b = b + 2 * (self.laplacian @ b1)
+            if b2 is not None:
+                b = b - b2
+            b1, b2 = b, b1
+        out = ys[0] + self.laplacian @ b1
+        return out if b2 is None else out - b2
+
+
 class GraphConvolution(nn.Module):
     """``sum_k S_k X W_k`` for ``n_supports`` sparse CSR supports; X dense or CSR; no bias (as the paper)."""
 
@@ -44,13 +72,14 @@ class GraphConvolution(nn.Module):
         )
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
-    def forward(self, x: torch.Tensor, supports: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, supports: list[torch.Tensor] | ChebyshevBasis) -> torch.Tensor:
         if len(supports) != len(self.weights):
             raise ValueError(f"expected {len(self.weights)} supports, got {len(supports)}")
-        out = None
-        for support, weight in zip(supports, self.weights):
-            term = support @ (x @ weight)
-            out = term if out is None else out + term
+        ys = [x @ weight for weight in self.weights]
+        if isinstance(supports, ChebyshevBasis):
+            out = supports.combine(ys)
+        else:
+            out = sum(support @ y for support, y in zip(supports, ys))
         return out if self.bias is None else out + self.bias
 
 
@@ -67,7 +96,7 @@ class GCN(nn.Module):
         self.layer1 = GraphConvolution(in_features, hidden, n_supports)
         self.layer2 = GraphConvolution(hidden, n_classes, n_supports)
 
-    def forward(self, x: torch.Tensor, supports: list[torch.Tensor], return_hidden: bool = False):
+    def forward(self, x: torch.Tensor, supports: list[torch.Tensor] | ChebyshevBasis, return_hidden: bool = False):
         if x.layout == torch.sparse_csr:
             x = sparse_dropout(x, self.dropout, self.training)
         else:

@@ -24,7 +24,7 @@ import torch.nn.functional as F  # noqa: E402
 from iclr17.common.config import check_keys  # noqa: E402
 from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
 from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
-from iclr17.pipelines.gcn.model import GCN  # noqa: E402
+from iclr17.pipelines.gcn.model import GCN, ChebyshevBasis  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +117,20 @@ def sym_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
     return (d @ adj @ d).tocsr()
 
 
-def chebyshev_supports(adj: sp.spmatrix, k: int) -> list[sp.csr_matrix]:
-    """T_0..T_k of the rescaled Laplacian ``2 L / λ_max − I`` (official ``chebyshev_polynomials``)."""
+def scaled_laplacian(adj: sp.spmatrix) -> sp.csr_matrix:
+    """``2 L / λ_max − I`` with ``L = I − D^-1/2 A D^-1/2`` (official ``chebyshev_polynomials``)."""
     from scipy.sparse.linalg import eigsh
 
     n = adj.shape[0]
     laplacian = sp.eye(n) - sym_normalize(adj)
     lam_max = float(eigsh(laplacian, 1, which="LM", return_eigenvectors=False)[0])
-    scaled = (2.0 / lam_max) * laplacian - sp.eye(n)
-    t = [sp.eye(n, format="csr"), scaled.tocsr()]
+    return ((2.0 / lam_max) * laplacian - sp.eye(n)).tocsr()
+
+
+def chebyshev_supports(adj: sp.spmatrix, k: int) -> list[sp.csr_matrix]:
+    """T_0..T_k of the rescaled Laplacian, materialised (training uses :func:`propagation_for`)."""
+    scaled = scaled_laplacian(adj)
+    t = [sp.eye(adj.shape[0], format="csr"), scaled]
     for _ in range(2, k + 1):
         t.append((2 * scaled @ t[-1] - t[-2]).tocsr())
     return t[: k + 1]
@@ -163,6 +168,23 @@ def supports_for(adj: sp.spmatrix, model: str) -> list[sp.csr_matrix]:
     raise ValueError(f"unknown propagation model {model!r}; choose from {PROPAGATION_MODELS}")
 
 
+_CHEBYSHEV_K = {"chebyshev_3": 3, "chebyshev_2": 2}
+
+
+def propagation_for(adj: sp.spmatrix, model: str):
+    """What training needs of a propagation model: its supports, or for the Chebyshev models
+    ``("chebyshev", L~, K)`` so that T_k(L~) is applied by recurrence, never materialised."""
+    if model in _CHEBYSHEV_K:
+        return ("chebyshev", scaled_laplacian(adj), _CHEBYSHEV_K[model])
+    return supports_for(adj, model)
+
+
+def propagation_to_torch(propagation, device: torch.device):
+    if isinstance(propagation, tuple) and propagation[0] == "chebyshev":
+        return ChebyshevBasis(to_torch_sparse(propagation[1], device), propagation[2])
+    return [to_torch_sparse(s, device) for s in propagation]
+
+
 def to_torch_sparse(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
     """A scipy matrix as a torch sparse CSR tensor (the fastest sparse @ dense on the CPU here)."""
     csr = sp.csr_matrix(m, dtype=np.float32)
@@ -191,7 +213,7 @@ def _masked_loss_acc(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tens
 
 def train_one(
     features: torch.Tensor,
-    supports: list[torch.Tensor],
+    supports: list[torch.Tensor] | ChebyshevBasis,
     labels: torch.Tensor,
     split: dict[str, torch.Tensor],
     params: dict,
@@ -264,8 +286,8 @@ def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     split = {k: np.asarray(graph[k]) for k in ("train", "val", "test")}
     results = {"dataset": graph["name"], "device": describe_device(device), "workers": workers, "models": {}}
     for model in models:
-        supports = supports_for(graph["adjacency"], model)
-        jobs = [(features, supports, labels, split, p, int(s), i == 0, str(device)) for i, s in enumerate(seeds)]
+        propagation = propagation_for(graph["adjacency"], model)
+        jobs = [(features, propagation, labels, split, p, int(s), i == 0, str(device)) for i, s in enumerate(seeds)]
         start = time.perf_counter()
         log.info("%s %s: %d seeds on %d worker(s)", graph["name"], model, len(seeds), workers)
         results["models"][model] = map_jobs(_train_gcn_seed, jobs, workers, desc=f"{graph['name']} {model}")
@@ -273,11 +295,11 @@ def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     return results
 
 
-def _train_gcn_seed(features, supports, labels, split, p, seed, return_hidden, device_name):
+def _train_gcn_seed(features, propagation, labels, split, p, seed, return_hidden, device_name):
     device = torch.device(device_name)
     return train_one(
         to_torch_sparse(features, device),
-        [to_torch_sparse(s, device) for s in supports],
+        propagation_to_torch(propagation, device),
         torch.from_numpy(labels).to(device),
         {k: torch.from_numpy(v).to(device) for k, v in split.items()},
         p,
