@@ -1,12 +1,18 @@
-"""The pipelines this project registers: one per paper."""
+"""The pipelines this project registers: one per paper (``tying`` is one per Table 1 variant)."""
 
 from kedro.pipeline import Pipeline
 
-from iclr17.pipelines import gcn, prodlda
+from iclr17.pipelines import gcn, prodlda, tying
 
 PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
     "gcn": gcn.create_pipeline,
+}
+
+# Groups of pipelines run one after another, each its own Kedro session and MLflow run, by
+# ``kedro variants <group>`` (see iclr17/cli.py).
+VARIANT_GROUPS = {
+    "tying": [*(f"tying_{v}" for v in tying.VARIANTS), "tying_report"],
 }
 
 
@@ -15,4 +21,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     # Pubmed needs ind.pubmed.allx, which the mirror lacks: a pipeline of its own, not in __default__
     pipelines["gcn_pubmed"] = gcn.create_pipeline(datasets=("pubmed",))
+    # one run per variant (their metrics share names, so they are not summed into __default__)
+    for variant in tying.VARIANTS:
+        pipelines[f"tying_{variant}"] = tying.create_pipeline(variant)
+    pipelines["tying_report"] = tying.create_report_pipeline()
     return pipelines

@@ -1,0 +1,159 @@
+"""The 2-layer LSTM language model with variational dropout (Gal & Ghahramani, 2016), optional
+tied input/output embeddings (Inan et al. 2017 "RE", Press & Wolf 2017) and the augmented loss
+(Inan et al. 2017 "AL").
+
+Variational dropout: one Bernoulli mask per sequence, the same at every time step, on the input
+of each LSTM layer, on the recurrent state h_{t-1} of each layer, and on the last layer's output.
+``embedding_dropout`` additionally drops whole word types (Gal's embedding dropout); it is 0 unless
+a parameter says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def variational_mask(like: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A ``(batch, 1, features)`` inverted-dropout mask for ``like`` of shape ``(batch, time, features)``:
+    broadcast over time, so every step of a sequence sees the same units dropped."""
+    keep = 1.0 - p
+    shape = (like.size(0), 1, like.size(-1))
+    noise = torch.empty(shape, device=like.device, dtype=like.dtype)
+    return noise.bernoulli_(keep, generator=generator) / keep
+
+
+class VariationalLSTMLayer(nn.Module):
+    """One LSTM layer whose recurrent state is multiplied by a per-sequence mask at every step."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(4 * hidden_size))
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], h_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        h, c = state
+        gates_x = F.linear(x, self.weight_ih, self.bias)  # all time steps at once
+        w_hh = self.weight_hh.t()
+        outputs = []
+        for t in range(x.size(1)):
+            h_in = h if h_mask is None else h * h_mask
+            i, f, g, o = (gates_x[:, t] + h_in @ w_hh).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), (h, c)
+
+
+class LSTMLanguageModel(nn.Module):
+    """Embedding -> ``layers`` variational LSTM layers of ``hidden`` units -> softmax over the vocabulary.
+
+    ``tie=True`` makes the decoder's weight *the same Parameter* as the embedding (RE); this needs
+    the embedding size to equal the last layer's size, as in the paper (equal sizes throughout)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden: int,
+        layers: int = 2,
+        dropout: float = 0.5,
+        embedding_dropout: float = 0.0,
+        tie: bool = False,
+        init_scale: float = 0.1,
+    ):
+        super().__init__()
+        for name, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {p}")
+        if layers < 1 or hidden < 1:
+            raise ValueError(f"need layers >= 1 and hidden >= 1, got {layers}, {hidden}")
+        self.vocab_size, self.hidden, self.n_layers = vocab_size, hidden, layers
+        self.dropout, self.embedding_dropout, self.tie = dropout, embedding_dropout, tie
+        self.embedding = nn.Embedding(vocab_size, hidden)
+        self.layers = nn.ModuleList(VariationalLSTMLayer(hidden, hidden) for _ in range(layers))
+        self.decoder = nn.Linear(hidden, vocab_size)
+        for p in self.parameters():  # Zaremba et al.'s uniform init, the paper's starting point
+            nn.init.uniform_(p, -init_scale, init_scale)
+        if tie:
+            self.decoder.weight = self.embedding.weight
+
+    def init_state(self, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        weight = self.embedding.weight
+        zeros = lambda: weight.new_zeros(batch_size, self.hidden)  # noqa: E731
+        return [(zeros(), zeros()) for _ in self.layers]
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        weight = self.embedding.weight
+        if self.training and self.embedding_dropout > 0:
+            keep = 1.0 - self.embedding_dropout
+            rows = weight.new_empty(weight.size(0), 1).bernoulli_(keep) / keep
+            weight = weight * rows
+        return F.embedding(tokens, weight)
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        """``tokens`` ``(batch, time)`` -> ``(logits (batch, time, vocab), state)``."""
+        if state is None:
+            state = self.init_state(tokens.size(0))
+        x = self.embed(tokens)
+        drop = self.training and self.dropout > 0
+        new_state = []
+        for layer, layer_state in zip(self.layers, state):
+            if drop:
+                x = x * variational_mask(x, self.dropout)
+            h_mask = variational_mask(x, self.dropout).squeeze(1) if drop else None
+            x, layer_state = layer(x, layer_state, h_mask)
+            new_state.append(layer_state)
+        if drop:
+            x = x * variational_mask(x, self.dropout)
+        return self.decoder(x), new_state
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())  # a tied matrix counts once
+
+
+def detach_state(state):
+    return [(h.detach(), c.detach()) for h, c in state]
+
+
+def augmented_loss(logits: torch.Tensor, targets: torch.Tensor, embedding: torch.Tensor, tau: float) -> torch.Tensor:
+    """Inan et al.'s J_aug: mean over tokens of KL(y~ || y^), where
+
+    - y~ = softmax(L u / tau), u = L[target] the target word's input embedding, i.e. a target
+      distribution that puts mass on words whose embeddings are close to the target's;
+    - y^ = softmax(logits / tau), the model's prediction at the same temperature.
+
+    y~ is treated as a constant (no gradient through the target), an assumption where the paper
+    is silent.  Returns 0 exactly when logits equal L u up to a per-token constant."""
+    if tau <= 0:
+        raise ValueError(f"temperature must be positive, got {tau}")
+    logits = logits.reshape(-1, logits.size(-1))
+    with torch.no_grad():
+        u = embedding[targets.reshape(-1)]
+        log_target = F.log_softmax(u @ embedding.t() / tau, dim=-1)
+    log_pred = F.log_softmax(logits / tau, dim=-1)
+    return (log_target.exp() * (log_target - log_pred)).sum(-1).mean()
+
+
+def language_model_loss(
+    logits: torch.Tensor, targets: torch.Tensor, embedding: torch.Tensor, beta: float = 0.0, tau: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(total, cross_entropy)``; total = (1 - beta) J + beta tau^2 J_aug (the tau^2 keeps the
+    augmented gradient on the scale of the cross-entropy's, as in distillation).  beta = 0 is the
+    plain cross-entropy."""
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+    if beta == 0.0:
+        return ce, ce
+    return (1.0 - beta) * ce + beta * tau**2 * augmented_loss(logits, targets, embedding, tau), ce
+
+
+def perplexity(mean_nll: float) -> float:
+    return math.exp(min(mean_nll, 700.0))

@@ -1,0 +1,21 @@
+"""The PTB data-prep nodes every language-model pipeline starts with (shared datasets ``ptb.*``,
+so ``tying`` and ``noising`` read one prepared corpus)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from iclr17.common.lm.data import ptb_corpus
+
+
+def ptb_data_prep() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                ptb_corpus,
+                ["ptb.raw_train", "ptb.raw_valid", "ptb.raw_test", "params:ptb"],
+                ["ptb.corpus", "ptb.corpus_stats"],
+                name="prepare_corpus",
+                tags=["data_prep"],
+                namespace="ptb",
+            )
+        ]
+    )

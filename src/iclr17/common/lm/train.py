@@ -1,0 +1,129 @@
+"""Truncated-BPTT training of :class:`~iclr17.common.lm.model.LSTMLanguageModel` with plain SGD,
+global-norm gradient clipping and either of the two learning-rate schedules the papers use:
+
+- ``after_epoch`` (Zaremba et al.; Inan et al.): constant ``lr`` until ``start_epoch``, then
+  multiplied by ``rate`` every epoch;
+- ``plateau`` (Xie et al.'s code): multiplied by ``rate`` whenever the validation perplexity does
+  not improve, restarting from the best epoch's weights; training stops after ``max_decays``.
+
+Returns the weights of the best validation epoch and a per-epoch history (train / valid
+perplexity, learning rate, tokens per second).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from iclr17.common.config import check_keys
+from iclr17.common.lm.data import batchify, bptt_windows, n_windows
+from iclr17.common.lm.model import LSTMLanguageModel, detach_state, language_model_loss, perplexity
+
+log = logging.getLogger(__name__)
+
+TRAIN_KEYS = ("batch_size", "bptt", "lr", "epochs", "clip_norm", "lr_decay", "eval_batch_size")
+BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@torch.no_grad()
+def evaluate(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, device: torch.device) -> float:
+    """Perplexity of ``ids`` read as ``batch_size`` contiguous streams, state carried across windows."""
+    model.eval()
+    data = batchify(ids, batch_size).to(device)
+    state, total, count = model.init_state(batch_size), 0.0, 0
+    for x, y in bptt_windows(data, bptt):
+        logits, state = model(x, state)
+        total += torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
+        ).item()
+        count += y.numel()
+    return perplexity(total / count)
+
+
+def learning_rate(schedule: dict, base_lr: float, epoch: int) -> float:
+    """The ``after_epoch`` schedule's rate for 1-based ``epoch``."""
+    if epoch < schedule["start_epoch"]:
+        return base_lr
+    return base_lr * schedule["rate"] ** (epoch - schedule["start_epoch"] + 1)
+
+
+def _check_schedule(schedule: dict) -> dict:
+    kind = schedule.get("type")
+    if kind == "after_epoch":
+        return check_keys(schedule, "lr_decay", ("type", "start_epoch", "rate"))
+    if kind == "plateau":
+        return check_keys(schedule, "lr_decay", ("type", "rate", "max_decays"))
+    raise ValueError(f"lr_decay.type must be 'after_epoch' or 'plateau', got {kind!r}")
+
+
+def train_language_model(
+    model: LSTMLanguageModel,
+    corpus: dict,
+    cfg: dict,
+    device: torch.device,
+    beta: float = 0.0,
+    tau: float = 1.0,
+    batch_transform: BatchTransform | None = None,
+    desc: str = "train",
+) -> tuple[dict, list[dict]]:
+    """Train in place; return ``(best_state_dict, history)``.  ``beta``/``tau`` switch on the
+    augmented loss; ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches only."""
+    cfg = check_keys(cfg, "training", TRAIN_KEYS)
+    schedule = _check_schedule(dict(cfg["lr_decay"]))
+    model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
+    train = batchify(corpus["train"], cfg["batch_size"]).to(device)
+    steps = n_windows(train, cfg["bptt"])
+    best_ppl, best_state, history, decays, lr = math.inf, None, [], 0, float(cfg["lr"])
+    for epoch in range(1, cfg["epochs"] + 1):
+        if schedule["type"] == "after_epoch":
+            lr = learning_rate(schedule, cfg["lr"], epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        state = model.init_state(cfg["batch_size"])
+        total, count, start = 0.0, 0, time.perf_counter()
+        bar = tqdm(bptt_windows(train, cfg["bptt"]), total=steps, desc=f"{desc} epoch {epoch}", mininterval=5.0, leave=False)
+        for x, y in bar:
+            if batch_transform is not None:
+                x, y = batch_transform(x, y)
+            state = detach_state(state)
+            logits, state = model(x, state)
+            loss, ce = language_model_loss(logits, y, model.embedding.weight, beta, tau)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
+            optimizer.step()
+            total += ce.item() * y.numel()
+            count += y.numel()
+        seconds = time.perf_counter() - start
+        if not math.isfinite(total):
+            raise FloatingPointError(f"{desc}: training loss diverged in epoch {epoch} (lr {lr})")
+        valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
+        history.append(
+            {
+                "epoch": epoch,
+                "lr": lr,
+                "train_ppl": perplexity(total / count),
+                "valid_ppl": valid_ppl,
+                "tokens_per_s": count / seconds,
+                "epoch_seconds": seconds,
+            }
+        )
+        log.info("%s epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tokens/s)",
+                 desc, epoch, lr, history[-1]["train_ppl"], valid_ppl, count / seconds)
+        if valid_ppl < best_ppl:
+            best_ppl, best_state = valid_ppl, copy.deepcopy(model.state_dict())
+        elif schedule["type"] == "plateau":
+            decays += 1
+            if decays > schedule["max_decays"]:
+                break
+            lr *= schedule["rate"]
+            model.load_state_dict(best_state)
+    return {k: v.cpu() for k, v in best_state.items()}, history

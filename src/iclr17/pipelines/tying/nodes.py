@@ -1,0 +1,185 @@
+"""Nodes of the ``tying`` pipelines (Inan, Khosravi & Socher, ICLR 2017): pure functions of
+catalog entries and ``params:``.
+
+training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chosen size on PTB
+evaluation  valid/test perplexity of its best epoch, per-epoch curves and throughput, and the
+            paper-vs-run rows; ``tying_report`` puts the four variants side by side
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from iclr17.common.config import check_keys  # noqa: E402
+from iclr17.common.lm.model import LSTMLanguageModel  # noqa: E402
+from iclr17.common.lm.train import evaluate, train_language_model  # noqa: E402
+from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
+from iclr17.common.runtime import describe_device, pick_device, seed_everything  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+VARIANT_LABELS = {"baseline": "VD-LSTM", "al": "+AL", "re": "+RE", "real": "+REAL"}
+MODEL_KEYS = ("hidden", "layers", "dropout", "embedding_dropout", "init_scale")
+
+
+def _size_config(size: str, sizes: dict) -> dict:
+    if size not in sizes:
+        raise ValueError(f"tying.size must be one of {sorted(sizes)}, got {size!r}")
+    cfg = check_keys(sizes[size], f"tying.sizes.{size}", ("model", "augmented_loss", "training"))
+    check_keys(cfg["model"], f"tying.sizes.{size}.model", MODEL_KEYS)
+    check_keys(cfg["augmented_loss"], f"tying.sizes.{size}.augmented_loss", ("beta", "tau"))
+    return cfg
+
+
+def build_model(vocab_size: int, model_cfg: dict, tie: bool) -> LSTMLanguageModel:
+    return LSTMLanguageModel(vocab_size=vocab_size, tie=tie, **check_keys(model_cfg, "model", MODEL_KEYS))
+
+
+def train_variant(
+    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
+) -> tuple[dict, dict]:
+    """Train one variant; return ``(best weights, training record)``."""
+    if variant not in variants:
+        raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
+    flags = check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
+    cfg = _size_config(size, sizes)
+    dev = pick_device(device)
+    seed_everything(seed)
+    model = build_model(len(corpus["vocab"]), cfg["model"], flags["tie"])
+    beta = cfg["augmented_loss"]["beta"] if flags["augmented_loss"] else 0.0
+    tau = cfg["augmented_loss"]["tau"]
+    log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
+    start = time.perf_counter()
+    weights, history = train_language_model(model, corpus, cfg["training"], dev, beta=beta, tau=tau, desc=f"{size}/{variant}")
+    record = {
+        "variant": variant,
+        "size": size,
+        "tie": flags["tie"],
+        "augmented_loss": flags["augmented_loss"],
+        "beta": beta,
+        "tau": tau,
+        "model": cfg["model"],
+        "training": cfg["training"],
+        "seed": seed,
+        "device": describe_device(dev),
+        "n_parameters": model.n_parameters(),
+        "wall_seconds": time.perf_counter() - start,
+        "history": history,
+    }
+    return weights, record
+
+
+def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int, device: str) -> dict:
+    """Valid and test perplexity of the best epoch's weights, read as ``batch_size`` streams."""
+    dev = pick_device(device)
+    model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
+    model.load_state_dict(weights)
+    model.to(dev)
+    bptt = record["training"]["bptt"]
+    history = record["history"]
+    best = min(history, key=lambda h: h["valid_ppl"])
+    return {
+        "variant": record["variant"],
+        "size": record["size"],
+        "valid_ppl": evaluate(model, corpus["valid"], batch_size, bptt, dev),
+        "test_ppl": evaluate(model, corpus["test"], batch_size, bptt, dev),
+        "best_epoch": best["epoch"],
+        "epochs_run": len(history),
+        "epochs_planned": record["training"]["epochs"],
+        "n_parameters": record["n_parameters"],
+        "tied_storage": model.decoder.weight.data_ptr() == model.embedding.weight.data_ptr(),
+        "tokens_per_s": float(np.mean([h["tokens_per_s"] for h in history])),
+        "train_seconds": record["wall_seconds"],
+        "device": record["device"],
+    }
+
+
+def _rows(results: dict, paper: dict) -> list[dict]:
+    size, variant = results["size"], results["variant"]
+    paper_valid, paper_test = paper.get(size, {}).get(variant, [None, None])
+    note = (
+        f"{results['epochs_run']} epochs (best {results['best_epoch']}), {results['n_parameters'] / 1e6:.1f}M params, "
+        f"{results['tokens_per_s']:.0f} tokens/s on {results['device']}"
+    )
+    label = f"{size} {VARIANT_LABELS.get(variant, variant)}"
+    return [
+        row(f"{label} valid perplexity", paper_valid, results["valid_ppl"], "ppl", note),
+        row(f"{label} test perplexity", paper_test, results["test_ppl"], "ppl", note),
+    ]
+
+
+def learning_curves(*records: dict) -> plt.Figure:
+    """Train and valid perplexity per epoch, one line per variant."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for rec in records:
+        epochs = [h["epoch"] for h in rec["history"]]
+        label = f"{rec['size']} {VARIANT_LABELS.get(rec['variant'], rec['variant'])}"
+        axes[0].plot(epochs, [h["train_ppl"] for h in rec["history"]], marker=".", label=label)
+        axes[1].plot(epochs, [h["valid_ppl"] for h in rec["history"]], marker=".", label=label)
+    for ax, name in zip(axes, ("train", "valid")):
+        ax.set(xlabel="epoch", ylabel=f"{name} perplexity", yscale="log", title=f"PTB {name} perplexity")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def variant_summary(results: dict, record: dict, paper: dict) -> tuple[list[dict], str, dict, plt.Figure]:
+    """paper_vs_run rows of one variant, and its metrics: per-epoch curves and the final numbers
+    (the same names for every variant, so the MLflow UI compares them)."""
+    rows = _rows(results, paper)
+    metrics = {
+        key: [{"value": float(h[key]), "step": h["epoch"]} for h in record["history"]]
+        for key in ("train_ppl", "valid_ppl", "lr", "tokens_per_s", "epoch_seconds")
+    }
+    metrics.update(
+        final_metrics(
+            {
+                "final_valid_ppl": results["valid_ppl"],
+                "final_test_ppl": results["test_ppl"],
+                "n_parameters": results["n_parameters"],
+                "train_seconds": results["train_seconds"],
+            }
+        )
+    )
+    title = f"tying ({results['size']}, {VARIANT_LABELS.get(results['variant'], results['variant'])}): paper vs this run"
+    return rows, to_markdown(rows, title), metrics, learning_curves(record)
+
+
+def ordering_check(results: list[dict]) -> dict:
+    """The paper's claims on one size: baseline worst, +REAL best, +AL and +RE in between (test)."""
+    test = {r["variant"]: r["test_ppl"] for r in results}
+    missing = [v for v in VARIANT_LABELS if v not in test]
+    if missing:
+        return {"complete": False, "missing": missing}
+    return {
+        "complete": True,
+        "baseline_worst": test["baseline"] > max(test["al"], test["re"], test["real"]),
+        "real_best": test["real"] < min(test["baseline"], test["al"], test["re"]),
+        "al_beats_baseline": test["al"] < test["baseline"],
+        "re_beats_baseline": test["re"] < test["baseline"],
+        "test_ppl": test,
+    }
+
+
+def report(paper: dict, *results_and_records) -> tuple[list[dict], str, dict, plt.Figure]:
+    """All variants side by side: paper_vs_run rows, the ordering check, learning curves."""
+    half = len(results_and_records) // 2
+    results, records = results_and_records[:half], results_and_records[half:]
+    rows = [r for res in results for r in _rows(res, paper)]
+    order = ordering_check(list(results))
+    if order["complete"]:
+        rows.append(row("ordering baseline > +AL, +RE > +REAL (test)", 1.0,
+                        float(order["baseline_worst"] and order["real_best"]), "bool",
+                        "1 = the paper's ordering holds in this run"))
+    sizes = sorted({r["size"] for r in results})
+    md = to_markdown(rows, f"tying ({', '.join(sizes)}): Table 1, paper vs this run")
+    return rows, md, order, learning_curves(*records)

@@ -1,0 +1,65 @@
+"""The ``tying`` DAGs: one pipeline per Table 1 variant (``tying_baseline``, ``tying_al``,
+``tying_re``, ``tying_real``), each its own Kedro run and so its own MLflow run, and
+``tying_report``, which puts the four side by side.  ``kedro variants tying`` runs all five.
+
+Each variant pipeline reads top to bottom: PTB data prep (shared ``ptb.*`` datasets) ->
+training -> evaluation (best-epoch valid/test perplexity, curves, paper_vs_run)."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline
+
+from iclr17.common.lm.pipeline import ptb_data_prep
+from iclr17.common.pipeline import stage_node_factory
+
+from . import nodes
+
+VARIANTS = ("baseline", "al", "re", "real")
+_n = stage_node_factory("tying")
+
+
+def create_pipeline(variant: str, **kwargs) -> Pipeline:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    train = update_wrapper(partial(nodes.train_variant, variant), nodes.train_variant)
+    v = f"tying.{variant}"
+    return ptb_data_prep() + Pipeline(
+        [
+            _n(
+                train,
+                ["ptb.corpus", "params:tying.size", "params:tying.sizes", "params:tying.variants",
+                 "params:tying.seed", "params:tying.device"],
+                [f"{v}.weights", f"{v}.record"],
+                f"train_{variant}",
+                "training",
+            ),
+            _n(
+                nodes.evaluate_variant,
+                ["ptb.corpus", f"{v}.weights", f"{v}.record", "params:tying.final_eval_batch_size", "params:tying.device"],
+                f"{v}.results",
+                f"evaluate_{variant}",
+                "evaluation",
+            ),
+            _n(
+                nodes.variant_summary,
+                [f"{v}.results", f"{v}.record", "params:tying.paper"],
+                [f"{v}.paper_vs_run", f"{v}.paper_vs_run_md", f"{v}.metrics", f"{v}.learning_curves"],
+                f"summary_{variant}",
+                "evaluation",
+            ),
+        ]
+    )
+
+
+def create_report_pipeline(variants: tuple[str, ...] = VARIANTS, **kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            _n(
+                nodes.report,
+                ["params:tying.paper", *[f"tying.{v}.results" for v in variants], *[f"tying.{v}.record" for v in variants]],
+                ["tying.paper_vs_run", "tying.paper_vs_run_md", "tying.ordering", "tying.learning_curves"],
+                "report",
+                "evaluation",
+            )
+        ]
+    )

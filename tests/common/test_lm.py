@@ -1,0 +1,212 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from iclr17.common.lm.data import (
+    batchify,
+    bptt_windows,
+    build_vocab,
+    corpus_stats,
+    n_windows,
+    prepare_corpus,
+    ptb_corpus,
+    tokenize,
+)
+from iclr17.common.lm.model import LSTMLanguageModel, augmented_loss, language_model_loss, variational_mask
+from iclr17.common.lm.train import evaluate, learning_rate, train_language_model
+from iclr17.common.raw_data import RawFileDataset
+
+PTB = {
+    "train": ("c4c6455d85f60640431f7bc738d51265ba2d55dcce10e8906322d6f9e3dcca81", 929_589, 42_068),
+    "valid": ("f2148d96d82f827399b7e5040868a4541bd2d2612ebaf5a2ff213bc07fd74eb8", 73_760, 3_370),
+    "test": ("5015d206077ff3e96161868c5c280ec8a28e9ad5617ef99ee0e734aaef6130c5", 82_430, 3_761),
+}
+
+
+@pytest.fixture(scope="module")
+def ptb(mirror, tmp_path_factory):
+    raw = tmp_path_factory.mktemp("raw")
+    texts = {
+        split: RawFileDataset(
+            dataset="ptb", member=f"ptb.{split}.txt.gz", sha256=sha, url="https://example.invalid/ptb",
+            reader="text_gz", raw_dir=str(raw),
+        ).load()
+        for split, (sha, _, _) in PTB.items()
+    }
+    expected = {"vocab_size": 10_000, "tokens": {s: n for s, (_, n, _) in PTB.items()}}
+    return ptb_corpus(texts["train"], texts["valid"], texts["test"], {"expected": expected, "max_tokens": None})
+
+
+def test_ptb_counts_match_the_published_ones(ptb):
+    corpus, stats = ptb
+    assert stats["vocab_size"] == 10_000
+    for split, (_, tokens, sentences) in PTB.items():
+        assert stats[f"{split}_tokens"] == tokens
+        assert stats[f"{split}_sentences"] == sentences
+    assert corpus["vocab"][0] == "the" and "<unk>" in corpus["vocab"] and "<eos>" in corpus["vocab"]
+    assert corpus["train"].dtype == np.int64 and corpus["train"].max() == 9_999
+
+
+def test_wrong_counts_and_unknown_words_fail_loudly():
+    with pytest.raises(ValueError, match="train has 4 tokens, expected 5"):
+        prepare_corpus({"train": "a b c", "valid": "a", "test": "b"}, {"tokens": {"train": 5}})
+    with pytest.raises(ValueError, match="valid: 1 word"):
+        prepare_corpus({"train": "a b", "valid": "zzz", "test": "a"})
+    with pytest.raises(ValueError, match="splits missing"):
+        prepare_corpus({"train": "a"})
+
+
+def test_tokenize_and_vocab_order():
+    tokens = tokenize(" b a b\n c b\n")
+    assert tokens == ["b", "a", "b", "<eos>", "c", "b", "<eos>"]
+    assert build_vocab(tokens) == ["b", "<eos>", "a", "c"]
+    corpus = prepare_corpus({"train": " b a b\n c b\n", "valid": " a\n", "test": " c\n"})
+    assert corpus_stats(corpus) == {
+        "vocab_size": 4, "train_tokens": 7, "valid_tokens": 2, "test_tokens": 2,
+        "train_sentences": 2, "valid_sentences": 1, "test_sentences": 1,
+    }
+
+
+def test_batchify_and_bptt_shapes():
+    data = batchify(np.arange(103), 4)
+    assert data.shape == (4, 25)
+    assert data[1, 0].item() == 25  # row b continues the stream at b * steps
+    windows = list(bptt_windows(data, 10))
+    assert len(windows) == n_windows(data, 10) == 3
+    assert [x.shape[1] for x, _ in windows] == [10, 10, 4]
+    for x, y in windows:
+        assert x.shape == y.shape
+        assert torch.equal(y, x + 1)  # targets are the next token
+    with pytest.raises(ValueError):
+        batchify(np.arange(5), 4)
+    with pytest.raises(ValueError):
+        list(bptt_windows(data, 0))
+
+
+def test_tied_weights_share_storage():
+    tied = LSTMLanguageModel(50, 8, tie=True)
+    untied = LSTMLanguageModel(50, 8, tie=False)
+    assert tied.decoder.weight is tied.embedding.weight
+    assert tied.decoder.weight.data_ptr() == tied.embedding.weight.data_ptr()
+    assert untied.decoder.weight.data_ptr() != untied.embedding.weight.data_ptr()
+    assert untied.n_parameters() - tied.n_parameters() == 50 * 8
+    # one gradient step moves "both" matrices together
+    logits, _ = tied(torch.randint(0, 50, (2, 3)))
+    logits.sum().backward()
+    with torch.no_grad():
+        tied.embedding.weight -= 0.1 * tied.embedding.weight.grad
+    assert torch.equal(tied.decoder.weight, tied.embedding.weight)
+
+
+def test_variational_mask_is_constant_over_time():
+    torch.manual_seed(0)
+    x = torch.ones(3, 7, 16)
+    mask = variational_mask(x, 0.5)
+    assert mask.shape == (3, 1, 16)
+    dropped = x * mask
+    assert torch.equal(dropped, dropped[:, :1].expand_as(dropped))  # every step the same units
+    assert set(mask.unique().tolist()) <= {0.0, 2.0}
+
+
+def test_recurrent_mask_is_used_at_every_step(monkeypatch):
+    """The model draws each mask once per forward call (not per time step)."""
+    calls = []
+    import iclr17.common.lm.model as model_module
+
+    real = model_module.variational_mask
+    monkeypatch.setattr(model_module, "variational_mask", lambda like, p: calls.append(like.shape) or real(like, p))
+    model = LSTMLanguageModel(30, 6, layers=2, dropout=0.3)
+    model.train()
+    model(torch.randint(0, 30, (4, 9)))
+    assert len(calls) == 2 * 2 + 1  # input + recurrent per layer, output once; not 9x as many
+    model.eval()
+    calls.clear()
+    model(torch.randint(0, 30, (4, 9)))
+    assert calls == []
+
+
+def test_augmented_loss_on_a_5_word_vocabulary():
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0], [0.5, -0.5]])
+    logits = torch.tensor([[[0.2, -0.1, 0.4, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0, 0.0]]])
+    targets = torch.tensor([[2, 0]])
+    tau = 2.0
+    expected = 0.0
+    for t, y in enumerate([2, 0]):
+        sims = [sum(a * b for a, b in zip(emb[y].tolist(), emb[j].tolist())) / tau for j in range(5)]
+        z = sum(math.exp(s) for s in sims)
+        q = [math.exp(s) / z for s in sims]
+        zl = sum(math.exp(v / tau) for v in logits[0, t].tolist())
+        p = [math.exp(v / tau) / zl for v in logits[0, t].tolist()]
+        expected += sum(qi * math.log(qi / pi) for qi, pi in zip(q, p)) / 2
+    assert augmented_loss(logits, targets, emb, tau).item() == pytest.approx(expected, rel=1e-5)
+    # zero where the model's distribution equals the target distribution (up to a constant shift)
+    matched = (emb[targets] @ emb.t()) + 3.0
+    assert augmented_loss(matched, targets, emb, tau).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError):
+        augmented_loss(logits, targets, emb, 0.0)
+
+
+def test_total_loss_mixes_cross_entropy_and_augmented_loss():
+    emb = torch.randn(5, 3)
+    logits, targets = torch.randn(1, 4, 5), torch.randint(0, 5, (1, 4))
+    ce = F.cross_entropy(logits.view(-1, 5), targets.view(-1))
+    total, ce_out = language_model_loss(logits, targets, emb, beta=0.0)
+    assert torch.equal(total, ce) and torch.equal(ce_out, ce)
+    total, _ = language_model_loss(logits, targets, emb, beta=0.25, tau=3.0)
+    assert total.item() == pytest.approx((0.75 * ce + 0.25 * 9 * augmented_loss(logits, targets, emb, 3.0)).item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        language_model_loss(logits, targets, emb, beta=1.5)
+
+
+def test_model_rejects_bad_sizes():
+    with pytest.raises(ValueError):
+        LSTMLanguageModel(10, 4, dropout=1.0)
+    with pytest.raises(ValueError):
+        LSTMLanguageModel(10, 0)
+
+
+def test_after_epoch_schedule():
+    schedule = {"type": "after_epoch", "start_epoch": 3, "rate": 0.5}
+    assert [learning_rate(schedule, 1.0, e) for e in (1, 2, 3, 4)] == [1.0, 1.0, 0.5, 0.25]
+
+
+def _toy_corpus(n=3000, vocab=12, seed=0):
+    rng = np.random.default_rng(seed)
+    # a deterministic cycle plus noise: learnable, so perplexity must fall well below |V|
+    stream = (np.arange(n) % vocab + (rng.random(n) < 0.1) * rng.integers(0, vocab, n)) % vocab
+    return {"vocab": [str(i) for i in range(vocab)], "train": stream, "valid": stream[:600], "test": stream[600:1200]}
+
+
+# plain SGD from Zaremba's small uniform init needs a large rate to learn in a few hundred steps
+CFG = {"batch_size": 8, "bptt": 10, "lr": 20.0, "epochs": 6, "clip_norm": 5.0, "eval_batch_size": 4,
+       "lr_decay": {"type": "after_epoch", "start_epoch": 5, "rate": 0.5}}
+
+
+def test_training_learns_a_toy_sequence_and_records_history():
+    torch.manual_seed(0)
+    corpus = _toy_corpus()
+    model = LSTMLanguageModel(12, 16, dropout=0.1)
+    before = evaluate(model, corpus["valid"], 4, 10, torch.device("cpu"))
+    state, history = train_language_model(model, corpus, CFG, torch.device("cpu"), beta=0.3, tau=2.0)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert [h["lr"] for h in history] == [20.0, 20.0, 20.0, 20.0, 10.0, 5.0]
+    assert all(h["tokens_per_s"] > 0 for h in history)
+    best = min(h["valid_ppl"] for h in history)
+    assert best < before / 2 and best < 6
+    model.load_state_dict(state)
+    assert evaluate(model, corpus["valid"], 4, 10, torch.device("cpu")) == pytest.approx(best, rel=0.05)
+
+
+def test_plateau_schedule_decays_and_stops():
+    torch.manual_seed(0)
+    corpus = _toy_corpus()
+    model = LSTMLanguageModel(12, 8)
+    cfg = {**CFG, "epochs": 30, "lr": 1000.0, "lr_decay": {"type": "plateau", "rate": 0.1, "max_decays": 1}}
+    _, history = train_language_model(model, corpus, cfg, torch.device("cpu"))
+    assert len(history) < 30  # a huge rate stalls, the schedule decays once, then stops
+    assert history[-1]["lr"] <= 100.0
+    with pytest.raises(ValueError, match="lr_decay.type"):
+        train_language_model(model, corpus, {**CFG, "lr_decay": {"type": "cosine"}}, torch.device("cpu"))

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from iclr17.common.config import ParameterError
+from iclr17.pipelines.tying import nodes
+
+SIZES = {
+    "small": {
+        "model": {"hidden": 8, "layers": 2, "dropout": 0.2, "embedding_dropout": 0.0, "init_scale": 0.1},
+        "augmented_loss": {"beta": 0.5, "tau": 2.0},
+        "training": {"batch_size": 4, "bptt": 5, "lr": 1.0, "epochs": 2, "clip_norm": 5.0, "eval_batch_size": 2,
+                     "lr_decay": {"type": "after_epoch", "start_epoch": 2, "rate": 0.5}},
+    }
+}
+VARIANTS = {"baseline": {"tie": False, "augmented_loss": False}, "real": {"tie": True, "augmented_loss": True}}
+PAPER = {"small": {"baseline": [92.6, 87.3], "real": [86.3, 82.7]}}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = np.random.default_rng(0)
+    return {"vocab": [str(i) for i in range(20)], "train": rng.integers(0, 20, 400),
+            "valid": rng.integers(0, 20, 100), "test": rng.integers(0, 20, 100)}
+
+
+@pytest.mark.parametrize("variant", ["baseline", "real"])
+def test_train_and_evaluate_a_variant(corpus, variant):
+    weights, record = nodes.train_variant(variant, corpus, "small", SIZES, VARIANTS, 0, "cpu")
+    assert record["variant"] == variant and len(record["history"]) == 2
+    assert record["beta"] == (0.5 if variant == "real" else 0.0)
+    results = nodes.evaluate_variant(corpus, weights, record, 2, "cpu")
+    assert results["tied_storage"] is (variant == "real")
+    assert 1 < results["test_ppl"] < 100 and 1 < results["valid_ppl"] < 100
+    assert results["n_parameters"] == record["n_parameters"]
+    rows, md, metrics, fig = nodes.variant_summary(results, record, PAPER)
+    assert [r["paper"] for r in rows] == PAPER["small"][variant]
+    assert rows[1]["run"] == pytest.approx(results["test_ppl"])
+    assert [p["step"] for p in metrics["valid_ppl"]] == [1, 2]
+    assert metrics["final_test_ppl"]["value"] == pytest.approx(results["test_ppl"])
+    assert "| small" in md
+
+
+def test_unknown_variant_size_and_keys_are_rejected(corpus):
+    with pytest.raises(ValueError, match="unknown variant"):
+        nodes.train_variant("xl", corpus, "small", SIZES, VARIANTS, 0, "cpu")
+    with pytest.raises(ValueError, match="tying.size"):
+        nodes.train_variant("real", corpus, "huge", SIZES, VARIANTS, 0, "cpu")
+    bad = {"small": {**SIZES["small"], "model": {**SIZES["small"]["model"], "hiden": 3}}}
+    with pytest.raises(ParameterError, match="hiden"):
+        nodes.train_variant("real", corpus, "small", bad, VARIANTS, 0, "cpu")
+
+
+def test_ordering_check():
+    res = lambda v, t: {"variant": v, "test_ppl": t}  # noqa: E731
+    good = nodes.ordering_check([res("baseline", 90), res("al", 85), res("re", 86), res("real", 83)])
+    assert good["complete"] and good["baseline_worst"] and good["real_best"]
+    bad = nodes.ordering_check([res("baseline", 80), res("al", 85), res("re", 86), res("real", 83)])
+    assert not bad["baseline_worst"] and not bad["real_best"] and not bad["al_beats_baseline"]
+    assert nodes.ordering_check([res("real", 83)]) == {"complete": False, "missing": ["baseline", "al", "re"]}

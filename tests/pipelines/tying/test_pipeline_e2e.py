@@ -1,0 +1,49 @@
+import json
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+
+from iclr17.cli import variants
+from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
+from tests.conftest import ROOT
+
+
+def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
+    pipes = register_pipelines()
+    for name in VARIANT_GROUPS["tying"]:
+        assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in pipes[name].nodes)
+    assert "ptb.raw_train" in pipes["tying_al"].inputs()
+    assert "tying_real" not in [n.name for n in pipes["__default__"].nodes]
+
+
+@pytest.mark.e2e
+def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(tracking_uri, tmp_path, mirror, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data_root = tmp_path / "data"
+    result = CliRunner().invoke(
+        variants, ["tying", "--env", "test", "--params", f"data_root={data_root},mlflow_tracking_uri={tracking_uri}"]
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+    rows = json.loads((data_root / "08_reporting" / "tying" / "paper_vs_run.json").read_text())
+    assert [r["paper"] for r in rows[:2]] == [92.6, 87.3]
+    assert all(r["run"] > 1 for r in rows if r["unit"] == "ppl")
+    ordering = json.loads((data_root / "08_reporting" / "tying" / "ordering.json").read_text())
+    assert ordering["complete"]
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    [exp] = [e for e in client.search_experiments() if e.name == "iclr17"]
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == set(VARIANT_GROUPS["tying"])
+    for variant in ("baseline", "al", "re", "real"):
+        run = runs[f"tying_{variant}"]
+        assert run.info.status == "FINISHED"
+        assert run.data.params["tying.size"] == "small"
+        assert run.data.params["tying.sizes.small.model.hidden"] == "16"
+        assert len(client.get_metric_history(run.info.run_id, "tying.valid_ppl")) == 2
+        assert "tying.final_test_ppl" in run.data.metrics
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"paper_vs_run.json", "paper_vs_run.md", "learning_curves.png", f"{variant}_results.json"} <= artifacts
+    report = {a.path for a in client.list_artifacts(runs["tying_report"].info.run_id)}
+    assert {"paper_vs_run.json", "learning_curves.png", "ordering.json"} <= report
