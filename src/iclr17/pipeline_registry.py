@@ -2,11 +2,12 @@
 
 from kedro.pipeline import Pipeline
 
-from iclr17.pipelines import gcn, prodlda, tying
+from iclr17.pipelines import gcn, prodlda, sharp_minima, tying
 
 PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
     "gcn": gcn.create_pipeline,
+    "sharp_minima": sharp_minima.create_pipeline,
 }
 
 # Groups of pipelines run one after another, each its own Kedro session and MLflow run, by
@@ -21,6 +22,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     # Pubmed needs ind.pubmed.allx, which the mirror lacks: a pipeline of its own, not in __default__
     pipelines["gcn_pubmed"] = gcn.create_pipeline(datasets=("pubmed",))
+    # C1 needs CIFAR-10, which the mirror lacks: like gcn_pubmed, not in __default__
+    pipelines["sharp_minima_cifar"] = sharp_minima.create_cifar_pipeline()
     # one run per variant (their metrics share names, so they are not summed into __default__)
     for variant in tying.VARIANTS:
         pipelines[f"tying_{variant}"] = tying.create_pipeline(variant)

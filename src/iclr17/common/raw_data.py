@@ -62,7 +62,25 @@ def _read_pickle_py2(path: Path) -> Any:
         return pickle.load(handle, encoding="latin1")
 
 
+def _read_idx_gz(path: Path) -> Any:
+    """LeCun's IDX format (MNIST): big-endian magic (dtype code, ndim), dims, then the data."""
+    import numpy as np
+
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    with gzip.open(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in dtypes:
+        raise RawDataError(f"{path} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise RawDataError(f"{path}: header says {dims}, found {data.size} values")
+    return data.reshape(dims)
+
+
 READERS: dict[str, Callable[[Path], Any]] = {
+    "idx_gz": _read_idx_gz,
     "path": lambda path: path,
     "bytes": lambda path: path.read_bytes(),
     "text": lambda path: path.read_text(encoding="utf-8"),

@@ -1,0 +1,61 @@
+"""Keskar et al.'s networks.
+
+F1 (MNIST): 784 -> 5 x [Linear 512 -> BatchNorm -> ReLU] -> 10.  The paper's Appendix B could not
+be read here; the sizes are those of Hoffer, Hubara & Soudry's (2017) re-run of Keskar's F1
+(github.com/eladhoffer/bigBatch, models/mnist_f1.py at 0c69f28), and the widths are a parameter.
+
+C1 (CIFAR-10, "shallownet" of the official keskarnitish/large-batch-training network_zoo.py):
+2 x [conv 64 5x5 -> BN -> ReLU -> maxpool 3/2], then FC 384 and FC 192, each with BN, ReLU and
+dropout 0.5, then 10.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class F1(nn.Module):
+    def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (512,) * 5, n_classes: int = 10):
+        super().__init__()
+        if not hidden or any(h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+class C1(nn.Module):
+    def __init__(self, n_classes: int = 10, channels: int = 64, dropout: float = 0.5):
+        super().__init__()
+
+        def conv(cin: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, channels, 5, padding=2), nn.BatchNorm2d(channels), nn.ReLU(),
+                    nn.MaxPool2d(3, stride=2, padding=1)]
+
+        def dense(din: int, dout: int) -> list[nn.Module]:
+            return [nn.Linear(din, dout), nn.BatchNorm1d(dout), nn.ReLU(), nn.Dropout(dropout)]
+
+        self.features = nn.Sequential(*conv(3), *conv(channels))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), *dense(channels * 8 * 8, 384), *dense(384, 192), nn.Linear(192, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1:] != (3, 32, 32):
+            raise ValueError(f"C1 takes (batch, 3, 32, 32) images, got {tuple(x.shape)}")
+        return self.classifier(self.features(x))
+
+
+def build_network(name: str, **kwargs) -> nn.Module:
+    networks = {"f1": F1, "c1": C1}
+    if name not in networks:
+        raise ValueError(f"network must be one of {sorted(networks)}, got {name!r}")
+    return networks[name](**kwargs)

@@ -1,0 +1,367 @@
+"""Nodes of the ``sharp_minima`` pipeline (Keskar et al., ICLR 2017): pure functions of catalog
+entries and ``params:``.
+
+data prep   MNIST IDX files -> uint8 arrays, counts and label histograms checked
+            (CIFAR-10 python tarball -> arrays, for C1, in ``sharp_minima_cifar``)
+training    F1 with ADAM, small batch (256) and large batch (10% of the training set), N random
+            starts each, until the training loss stops improving (at most ``max_epochs``)
+evaluation  Table 2 accuracies, Tables 3/4 sharpness (L-BFGS-B in the eps-box, full space and a
+            random 100-dim subspace), the 1-D parametric plot between x_SB and x_LB, a batch-size
+            sweep of test accuracy, paper_vs_run
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import tarfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from iclr17.common.config import check_keys  # noqa: E402
+from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
+from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
+from iclr17.pipelines.sharp_minima.model import build_network  # noqa: E402
+from iclr17.pipelines.sharp_minima.sharpness import interpolate, random_subspace, sharpness  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MNIST_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+TRAIN_KEYS = ("lr", "small_batch", "large_batch", "seeds", "max_epochs", "patience", "min_improvement",
+              "device", "workers")
+
+# ----------------------------------------------------------------------------------------------
+# data prep
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_split(x: np.ndarray, y: np.ndarray, split: str, expected: dict) -> list[str]:
+    problems = []
+    if len(x) != len(y):
+        problems.append(f"{split}: {len(x)} images but {len(y)} labels")
+    if expected.get(split) is not None and len(x) != expected[split]:
+        problems.append(f"{split}: {len(x)} images, expected {expected[split]}")
+    hist = np.bincount(y, minlength=10).tolist()
+    want = expected.get(f"{split}_histogram")
+    if want is not None and hist != list(want):
+        problems.append(f"{split}: label histogram {hist}, expected {list(want)}")
+    return problems
+
+
+def assemble_mnist(raw: dict, expected: dict) -> tuple[dict, dict]:
+    """The four IDX arrays -> ``{"x_train": (60000, 784) uint8, "y_train", "x_test", "y_test"}``
+    and their statistics, checked against ``expected`` (counts and label histograms)."""
+    missing = [f for f in MNIST_FILES.values() if f not in raw]
+    if missing:
+        raise ValueError(f"MNIST files missing: {missing}")
+    data = {k: np.array(raw[f]) for k, f in MNIST_FILES.items()}  # writable copies
+    for split in ("train", "test"):
+        x = data[f"x_{split}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
+            raise ValueError(f"{split} images must be (n, 28, 28) uint8, got {x.shape} {x.dtype}")
+        data[f"x_{split}"] = x.reshape(len(x), -1)
+        data[f"y_{split}"] = data[f"y_{split}"].astype(np.int64)
+    problems = [p for s in ("train", "test") for p in _check_split(data[f"x_{s}"], data[f"y_{s}"], s, expected)]
+    if problems:
+        raise ValueError("MNIST does not match its published statistics: " + "; ".join(problems))
+    stats = {
+        **{f"{s}_images": int(len(data[f"x_{s}"])) for s in ("train", "test")},
+        **{f"{s}_histogram": np.bincount(data[f"y_{s}"], minlength=10).tolist() for s in ("train", "test")},
+        "train_pixel_mean": float(data["x_train"].mean() / 255.0),
+    }
+    return data, stats
+
+
+def assemble_cifar10(tarball: Path, expected: dict) -> tuple[dict, dict]:
+    """CIFAR-10's python tarball -> ``{"x_train": (50000, 3, 32, 32) uint8, ...}`` and stats."""
+    batches: dict[str, list] = {"train": [], "test": []}
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            name = Path(member.name).name
+            split = "train" if name.startswith("data_batch_") else "test" if name == "test_batch" else None
+            if split:
+                batches[split].append(pickle.load(tar.extractfile(member), encoding="latin1"))
+    data = {}
+    for split, parts in batches.items():
+        if not parts:
+            raise ValueError(f"{tarball}: no {split} batches found; is this cifar-10-python.tar.gz?")
+        data[f"x_{split}"] = np.concatenate([p["data"] for p in parts]).reshape(-1, 3, 32, 32).astype(np.uint8)
+        data[f"y_{split}"] = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
+    problems = [p for s in ("train", "test") for p in _check_split(data[f"x_{s}"], data[f"y_{s}"], s, expected)]
+    if problems:
+        raise ValueError("CIFAR-10 does not match its published statistics: " + "; ".join(problems))
+    return data, {f"{s}_images": int(len(data[f"x_{s}"])) for s in ("train", "test")}
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+
+
+def _as_float(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(x, dtype=np.float32)).div_(255.0)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 10_000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (%) in eval mode (batch-norm running statistics)."""
+    model.eval()
+    device = next(model.parameters()).device
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = _as_float(x[i : i + batch_size]).to(device), torch.from_numpy(y[i : i + batch_size]).to(device)
+        out = model(xb)
+        loss += F.cross_entropy(out, yb, reduction="sum").item()
+        correct += (out.argmax(1) == yb).sum().item()
+    return loss / len(x), 100.0 * correct / len(x)
+
+
+def resolve_batch(batch: int | float, n_train: int) -> int:
+    """An int is a batch size; a float in (0, 1] is a fraction of the training set (10% = LB)."""
+    if isinstance(batch, float):
+        if not 0 < batch <= 1:
+            raise ValueError(f"a fractional batch must be in (0, 1], got {batch}")
+        return max(1, int(round(batch * n_train)))
+    if batch < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch}")
+    return int(batch)
+
+
+def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: int, device: str) -> dict:
+    """ADAM from a random start until the epoch's mean training loss has not improved by
+    ``min_improvement`` (relative) for ``patience`` epochs, or ``max_epochs``.  Returns the final
+    weights, the per-epoch history and the final eval-mode train/test loss and accuracy."""
+    dev = pick_device(device)
+    gen = seed_everything(seed)
+    model = build_network(**network).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    x_train, y_train = data["x_train"], data["y_train"]
+    n = len(x_train)
+    history, best, stale, start = [], float("inf"), 0, time.perf_counter()
+    for epoch in range(1, cfg["max_epochs"] + 1):
+        model.train()
+        order = torch.randperm(n, generator=gen).numpy()
+        total, count = 0.0, 0
+        for i in range(0, n, batch_size):
+            idx = np.sort(order[i : i + batch_size])
+            if len(idx) < 2:  # batch norm needs two samples
+                continue
+            xb, yb = _as_float(x_train[idx]).to(dev), torch.from_numpy(y_train[idx]).to(dev)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        train_loss = total / count
+        _, test_acc = evaluate(model, data["x_test"], data["y_test"])
+        history.append({"epoch": epoch, "train_loss": train_loss, "test_acc": test_acc,
+                        "seconds": time.perf_counter() - start})
+        if train_loss < best * (1.0 - cfg["min_improvement"]):
+            best, stale = train_loss, 0
+        else:
+            stale += 1
+            if stale >= cfg["patience"]:
+                break
+    train_loss, train_acc = evaluate(model, x_train, y_train)
+    test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
+    return {
+        "seed": seed,
+        "batch_size": batch_size,
+        "epochs": len(history),
+        "history": history,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "seconds": time.perf_counter() - start,
+        "device": describe_device(dev),
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def train_regimes(data: dict, network: dict, training: dict) -> dict:
+    """SB and LB, ``seeds`` random starts each, seeds spread over worker processes."""
+    cfg = check_keys(training, "sharp_minima.training", TRAIN_KEYS)
+    n = len(data["x_train"])
+    batches = {"sb": resolve_batch(cfg["small_batch"], n), "lb": resolve_batch(cfg["large_batch"], n)}
+    seeds = list(range(cfg["seeds"])) if isinstance(cfg["seeds"], int) else list(cfg["seeds"])
+    jobs = [(data, dict(network), cfg, batches[r], s, cfg["device"]) for r in ("sb", "lb") for s in seeds]
+    workers = resolve_workers(cfg["workers"], len(jobs), pick_device(cfg["device"]))
+    out = map_jobs(train_network, jobs, workers, desc="SB/LB random starts")
+    return {"sb": out[: len(seeds)], "lb": out[len(seeds) :], "batch_sizes": batches}
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+
+
+def accuracy_table(runs: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"regime": regime, "seed": r["seed"], "batch_size": r["batch_size"], "epochs": r["epochs"],
+             "train_loss": r["train_loss"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
+             "seconds": r["seconds"], "device": r["device"]}
+            for regime in ("sb", "lb")
+            for r in runs[regime]
+        ]
+    )
+
+
+class TrainingLoss:
+    """f(x) = mean cross-entropy of the network with flat weights x over (x_data, y_data), and its
+    gradient, as float64 numpy (batch norm in eval mode, so f is a deterministic function of x)."""
+
+    def __init__(self, network: dict, state: dict, x_data: np.ndarray, y_data: np.ndarray, batch_size: int):
+        self.model = build_network(**network)
+        self.model.load_state_dict(state)
+        self.model.eval()
+        self.params = [p for p in self.model.parameters()]
+        self.x, self.y, self.batch_size = x_data, y_data, batch_size
+
+    def vector(self) -> np.ndarray:
+        return torch.nn.utils.parameters_to_vector(self.params).detach().double().numpy()
+
+    def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
+        torch.nn.utils.vector_to_parameters(torch.from_numpy(flat).float(), self.params)
+        for p in self.params:
+            p.grad = None
+        total = 0.0
+        for i in range(0, len(self.x), self.batch_size):
+            xb, yb = _as_float(self.x[i : i + self.batch_size]), torch.from_numpy(self.y[i : i + self.batch_size])
+            loss = F.cross_entropy(self.model(xb), yb, reduction="sum") / len(self.x)
+            loss.backward()
+            total += loss.item()
+        grad = torch.cat([p.grad.reshape(-1) for p in self.params]).double().numpy()
+        return total, grad
+
+
+def _sharpness_of_model(regime: str, run: dict, network: dict, x: np.ndarray, y: np.ndarray, cfg: dict) -> list[dict]:
+    f = TrainingLoss(network, run["state"], x, y, cfg["batch_size"])
+    x0 = f.vector()
+    rows = []
+    for space in ("full", "subspace"):
+        A = None if space == "full" else random_subspace(len(x0), cfg["subspace_dim"], seed=1000 + run["seed"])
+        for eps in cfg["epsilons"]:
+            start = time.perf_counter()
+            res = sharpness(f, x0, eps, A, maxiter=cfg["maxiter"])
+            rows.append({"regime": regime, "seed": run["seed"], "space": space, "eps": eps,
+                         "sharpness": res["sharpness"], "f0": res["f0"], "f_max": res["f_max"],
+                         "n_evals": res["n_evals"], "seconds": time.perf_counter() - start})
+    return rows
+
+
+def sharpness_table(runs: dict, data: dict, network: dict, cfg: dict) -> pd.DataFrame:
+    """Metric 2.1 for every model, eps in ``epsilons``, full space and a random subspace."""
+    cfg = check_keys(cfg, "sharp_minima.sharpness", ("epsilons", "subspace_dim", "maxiter", "n_samples", "batch_size", "workers"))
+    x, y = data["x_train"], data["y_train"]
+    if cfg["n_samples"]:
+        keep = np.sort(np.random.default_rng(0).permutation(len(x))[: cfg["n_samples"]])
+        x, y = x[keep], y[keep]
+    jobs = [(regime, run, dict(network), x, y, cfg) for regime in ("sb", "lb") for run in runs[regime]]
+    n_workers = resolve_workers(cfg["workers"], len(jobs), torch.device("cpu"))
+    rows = map_jobs(_sharpness_of_model, jobs, n_workers, desc="sharpness")
+    return pd.DataFrame([r for model_rows in rows for r in model_rows])
+
+
+def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[pd.DataFrame, plt.Figure]:
+    """Loss and accuracy along alpha * x_LB + (1 - alpha) * x_SB (Figure 3), for one seed's pair."""
+    cfg = check_keys(cfg, "sharp_minima.parametric", ("alphas", "seed"))
+    sb = next(r for r in runs["sb"] if r["seed"] == cfg["seed"])
+    lb = next(r for r in runs["lb"] if r["seed"] == cfg["seed"])
+    model = build_network(**network)
+    rows = []
+    for alpha in np.linspace(**cfg["alphas"]):
+        model.load_state_dict(interpolate(lb["state"], sb["state"], float(alpha)))
+        train_loss, train_acc = evaluate(model, data["x_train"], data["y_train"])
+        test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
+        rows.append({"alpha": float(alpha), "train_loss": train_loss, "test_loss": test_loss,
+                     "train_acc": train_acc, "test_acc": test_acc})
+    table = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.semilogy(table.alpha, table.train_loss, "b-", label="train loss")
+    ax.semilogy(table.alpha, table.test_loss, "b--", label="test loss")
+    ax.set(xlabel="alpha  (0 = small-batch solution, 1 = large-batch solution)", ylabel="cross-entropy")
+    ax2 = ax.twinx()
+    ax2.plot(table.alpha, table.train_acc, "r-", label="train accuracy")
+    ax2.plot(table.alpha, table.test_acc, "r--", label="test accuracy")
+    ax2.set_ylabel("accuracy (%)")
+    ax.set_title(f"F1 on MNIST: 1-D interpolation, seed {cfg['seed']} (Keskar et al. Fig. 3)")
+    fig.legend(loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return table, fig
+
+
+def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict) -> tuple[pd.DataFrame, plt.Figure]:
+    """Test accuracy against batch size, same stopping rule, one random start per size."""
+    cfg = check_keys(cfg, "sharp_minima.batch_sweep", ("batch_sizes", "seed", "max_epochs"))
+    train = {**check_keys(training, "sharp_minima.training", TRAIN_KEYS), "max_epochs": cfg["max_epochs"]}
+    n = len(data["x_train"])
+    sizes = [resolve_batch(b, n) for b in cfg["batch_sizes"]]
+    jobs = [(data, dict(network), train, b, cfg["seed"], train["device"]) for b in sizes]
+    workers = resolve_workers(train["workers"], len(jobs), pick_device(train["device"]))
+    out = map_jobs(train_network, jobs, workers, desc="batch-size sweep")
+    table = pd.DataFrame([{"batch_size": r["batch_size"], "epochs": r["epochs"], "train_acc": r["train_acc"],
+                           "test_acc": r["test_acc"]} for r in out])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogx(table.batch_size, table.test_acc, "o-", label="test")
+    ax.semilogx(table.batch_size, table.train_acc, "s--", label="train")
+    ax.set(xlabel="batch size", ylabel="accuracy (%)", title="F1 on MNIST: accuracy against batch size")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return table, fig
+
+
+def _mean_sd(values) -> tuple[float, float]:
+    values = np.asarray(list(values), dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarise(accuracy: pd.DataFrame, sharp: pd.DataFrame, runs: dict, paper: dict) -> tuple[list[dict], str, dict]:
+    """paper_vs_run rows for F1's rows of Tables 2, 3 and 4, and the run's metrics."""
+    rows, metrics = [], {}
+    n = {r: int((accuracy.regime == r).sum()) for r in ("sb", "lb")}
+    for col, label in (("train_acc", "train"), ("test_acc", "test")):
+        for regime in ("sb", "lb"):
+            mean, sd = _mean_sd(accuracy.loc[accuracy.regime == regime, col])
+            key = f"{label}_{regime}"
+            rows.append(row(f"F1 {label} accuracy {regime.upper()} (Table 2)", paper["table2"][key][0], mean, "%",
+                            f"mean ± sd over {n[regime]} starts: {mean:.2f} ± {sd:.2f} (paper ± {paper['table2'][key][1]})"))
+            metrics[f"{key}_acc_mean"] = mean
+    for space, table in (("full", "table3"), ("subspace", "table4")):
+        for eps in sorted(sharp.eps.unique(), reverse=True):
+            for regime in ("sb", "lb"):
+                sel = sharp[(sharp.space == space) & (sharp.eps == eps) & (sharp.regime == regime)]
+                mean, sd = _mean_sd(sel.sharpness)
+                ref = paper[table].get(f"{regime}_eps{eps:.0e}", [None, None])
+                what = "full space" if space == "full" else "random 100-dim subspace"
+                rows.append(row(f"F1 sharpness {regime.upper()} eps={eps:g}, {what} ({table.title()})", ref[0], mean, "",
+                                f"mean ± sd: {mean:.2f} ± {sd:.2f}" + (f" (paper ± {ref[1]})" if ref[1] is not None else "")))
+                metrics[f"sharpness_{space}_{regime}_eps{eps:.0e}"] = mean
+    ratio = metrics.get("sharpness_full_lb_eps1e-03", np.nan) / metrics.get("sharpness_full_sb_eps1e-03", np.nan)
+    paper_ratio = paper["table3"]["lb_eps1e-03"][0] / paper["table3"]["sb_eps1e-03"][0]
+    rows.append(row("F1 sharpness ratio LB/SB, eps=1e-3, full space", paper_ratio, float(ratio), "x", "target >= 20"))
+    metrics["sharpness_ratio_full_eps1e-03"] = float(ratio)
+    md = to_markdown(rows, "sharp_minima (F1 / MNIST): paper vs this run")
+    history = {}
+    for regime in ("sb", "lb"):
+        for r in runs[regime]:
+            for key in ("train_loss", "test_acc"):
+                history[f"{regime}.seed{r['seed']}.{key}"] = [{"value": float(h[key]), "step": h["epoch"]} for h in r["history"]]
+    return rows, md, {**history, **final_metrics(metrics)}

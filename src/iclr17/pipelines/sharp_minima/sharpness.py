@@ -1,0 +1,74 @@
+"""Keskar et al.'s sharpness (Metric 2.1) and the parametric plot's interpolation.
+
+phi(x, f, eps, A) = 100 * (max_{y in C_eps} f(x + A y) - f(x)) / (1 + f(x)),
+C_eps = {y : |y_i| <= eps * (|(A^+ x)_i| + 1)}, solved inexactly by ``maxiter`` iterations of
+L-BFGS-B (scipy) started at y = 0.  A = None is the full space (A = I).
+
+``f_and_grad(x) -> (f, grad)`` works on flat float64 numpy vectors, so the same routine serves a
+quadratic with a closed form (tests) and a network's training loss (the pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+
+FAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+def box_bounds(x: np.ndarray, eps: float, A: np.ndarray | None = None) -> np.ndarray:
+    """Half-widths of C_eps: eps * (|A^+ x| + 1) (A = I: eps * (|x| + 1))."""
+    if eps <= 0:
+        raise ValueError(f"eps must be positive, got {eps}")
+    coords = x if A is None else np.linalg.pinv(A) @ x
+    return eps * (np.abs(coords) + 1.0)
+
+
+def sharpness(f_and_grad: FAndGrad, x: np.ndarray, eps: float, A: np.ndarray | None = None,
+              maxiter: int = 10) -> dict:
+    """Return ``{"sharpness", "f0", "f_max", "y", "n_evals"}``; ``y`` (the maximiser found) lies in C_eps."""
+    x = np.asarray(x, dtype=np.float64)
+    half = box_bounds(x, eps, A)
+    f0, _ = f_and_grad(x)
+    best = {"f": f0, "y": np.zeros_like(half)}
+    n_evals = 0
+
+    def negative(y: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal n_evals
+        n_evals += 1
+        y = np.clip(y, -half, half)  # L-BFGS-B stays in the box; the clip only guards rounding
+        point = x + (y if A is None else A @ y)
+        f, g = f_and_grad(point)
+        if f > best["f"]:
+            best.update(f=f, y=y.copy())
+        g = g if A is None else A.T @ g
+        return -float(f), -np.asarray(g, dtype=np.float64)
+
+    minimize(
+        negative, np.zeros_like(half), jac=True, method="L-BFGS-B",
+        bounds=list(zip(-half, half)), options={"maxiter": maxiter, "ftol": 0.0, "gtol": 0.0},
+    )
+    return {
+        "sharpness": 100.0 * (best["f"] - f0) / (1.0 + f0),
+        "f0": float(f0),
+        "f_max": float(best["f"]),
+        "y": best["y"],
+        "n_evals": n_evals,
+    }
+
+
+def random_subspace(n: int, dim: int, seed: int) -> np.ndarray:
+    """The n x dim matrix A of Table 4: i.i.d. standard normal entries (the paper says "random";
+    the distribution is this project's assumption)."""
+    return np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
+
+
+def interpolate(state_a: dict, state_b: dict, alpha: float) -> dict:
+    """alpha * a + (1 - alpha) * b for every floating tensor (weights and batch-norm statistics);
+    integer buffers (batch counters) are taken from b."""
+    return {
+        k: alpha * state_a[k] + (1.0 - alpha) * state_b[k] if state_b[k].is_floating_point() else state_b[k]
+        for k in state_b
+    }

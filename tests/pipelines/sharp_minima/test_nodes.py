@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from iclr17.common.raw_data import RawDataError, RawFileDataset, RawFileGroupDataset
+from iclr17.pipelines.sharp_minima import nodes
+from iclr17.pipelines.sharp_minima.model import C1, F1, build_network
+from iclr17.pipelines.sharp_minima.sharpness import box_bounds, interpolate, random_subspace, sharpness
+from tests.conftest import ROOT
+
+CATALOG = yaml.safe_load((ROOT / "conf/base/catalog_sharp_minima.yml").read_text())
+PARAMS = yaml.safe_load((ROOT / "conf/base/parameters_sharp_minima.yml").read_text())["sharp_minima"]
+
+
+def _raw(entry: str, raw_dir, **overrides):
+    cfg = {k: v for k, v in CATALOG[entry].items() if k not in ("type", "metadata")}
+    cls = RawFileGroupDataset if "members" in cfg else RawFileDataset
+    return cls(**{**cfg, "raw_dir": str(raw_dir), **overrides})
+
+
+@pytest.fixture(scope="module")
+def mnist(mirror, tmp_path_factory):
+    raw = _raw("sharp_minima.raw_mnist", tmp_path_factory.mktemp("raw")).load()
+    return nodes.assemble_mnist(raw, PARAMS["data"]["expected"])
+
+
+def test_mnist_counts_and_label_histograms(mnist):
+    data, stats = mnist
+    assert data["x_train"].shape == (60_000, 784) and data["x_test"].shape == (10_000, 784)
+    assert data["x_train"].dtype == np.uint8 and data["y_train"].dtype == np.int64
+    assert stats["train_histogram"] == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert stats["test_histogram"] == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert data["y_train"][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert stats["train_pixel_mean"] == pytest.approx(0.1306604762738429)
+
+
+def test_a_wrong_histogram_is_rejected(mnist):
+    data, _ = mnist
+    raw = {f: None for f in nodes.MNIST_FILES.values()}
+    raw.update({nodes.MNIST_FILES["x_train"]: data["x_train"][:100].reshape(-1, 28, 28),
+                nodes.MNIST_FILES["y_train"]: data["y_train"][:100],
+                nodes.MNIST_FILES["x_test"]: data["x_test"][:10].reshape(-1, 28, 28),
+                nodes.MNIST_FILES["y_test"]: data["y_test"][:10]})
+    with pytest.raises(ValueError, match="train: 100 images, expected 60000"):
+        nodes.assemble_mnist(raw, PARAMS["data"]["expected"])
+
+
+def test_missing_cifar10_is_a_clear_error(tmp_path, mirror):
+    with pytest.raises(RawDataError) as err:
+        _raw("sharp_minima.raw_cifar10", tmp_path, url="http://127.0.0.1:9/cifar-10-python.tar.gz").load()
+    assert "cifar10/cifar-10-python.tar.gz" in str(err.value) and "what to do" in str(err.value)
+
+
+def test_networks_shapes():
+    f1 = F1()
+    assert f1(torch.rand(4, 1, 28, 28)).shape == (4, 10)
+    assert sum(p.numel() for p in f1.parameters()) == 784 * 512 + 512 + 4 * (512 * 512 + 512) + 5120 + 10 + 5 * 2 * 512
+    c1 = build_network("c1")
+    c1.train()
+    assert c1(torch.rand(3, 3, 32, 32)).shape == (3, 10)  # a tiny synthetic CIFAR batch
+    with pytest.raises(ValueError):
+        c1(torch.rand(3, 1, 28, 28))
+    with pytest.raises(ValueError):
+        build_network("c9")
+    with pytest.raises(ValueError):
+        F1(hidden=())
+
+
+def test_c1_trains_one_step_on_a_synthetic_batch():
+    rng = np.random.default_rng(0)
+    data = {"x_train": rng.integers(0, 256, (64, 3, 32, 32), dtype=np.uint8), "y_train": rng.integers(0, 10, 64),
+            "x_test": rng.integers(0, 256, (16, 3, 32, 32), dtype=np.uint8), "y_test": rng.integers(0, 10, 16)}
+    cfg = {"lr": 1e-3, "max_epochs": 1, "patience": 1, "min_improvement": 0.0}
+    out = nodes.train_network(data, {"name": "c1"}, cfg, 32, 0, "cpu")
+    assert out["epochs"] == 1 and 0 <= out["test_acc"] <= 100 and isinstance(C1(), torch.nn.Module)
+
+
+def _quadratic(h: np.ndarray):
+    return lambda x: (0.5 * float(np.sum(h * x * x)), h * x)
+
+
+def test_sharpness_of_a_quadratic_matches_its_closed_form():
+    h = np.array([1.0, 3.0, 0.5, 2.0])
+    x = np.array([0.3, -0.2, 1.5, -2.0])
+    eps = 1e-3
+    res = sharpness(_quadratic(h), x, eps, maxiter=10)
+    # f is convex and separable: the maximum over the box pushes every |x_i| out by eps(|x_i| + 1)
+    f0 = 0.5 * np.sum(h * x * x)
+    f_max = 0.5 * np.sum(h * (np.abs(x) + eps * (np.abs(x) + 1)) ** 2)
+    assert res["f0"] == pytest.approx(f0)
+    assert res["f_max"] == pytest.approx(f_max, rel=1e-9)
+    assert res["sharpness"] == pytest.approx(100 * (f_max - f0) / (1 + f0), rel=1e-6)
+
+
+def test_the_box_constraint_is_respected():
+    h = np.array([5.0, 1.0, 2.0])
+    x = np.array([1.0, -1.0, 0.5])
+    for eps in (1e-3, 5e-4):
+        res = sharpness(_quadratic(h), x, eps, maxiter=10)
+        assert np.all(np.abs(res["y"]) <= box_bounds(x, eps) * (1 + 1e-12))
+    # subspace: y lives in R^p with its own box eps(|A^+ x| + 1)
+    A = random_subspace(3, 2, seed=0).astype(np.float64)
+    res = sharpness(_quadratic(h), x, 1e-3, A=A, maxiter=10)
+    assert res["y"].shape == (2,)
+    assert np.all(np.abs(res["y"]) <= box_bounds(x, 1e-3, A) * (1 + 1e-12))
+    assert res["sharpness"] > 0
+    with pytest.raises(ValueError):
+        box_bounds(x, 0.0)
+
+
+def test_interpolation_endpoints_reproduce_the_two_models(mnist):
+    data, _ = mnist
+    small = {k: v[:2000] for k, v in data.items()}
+    cfg = {"lr": 1e-3, "max_epochs": 1, "patience": 1, "min_improvement": 0.0}
+    net = {"name": "f1", "hidden": [32, 32]}
+    a = nodes.train_network(small, net, cfg, 100, 0, "cpu")
+    b = nodes.train_network(small, net, cfg, 1000, 1, "cpu")
+    model = build_network(**net)
+    for alpha, run in ((1.0, a), (0.0, b)):
+        model.load_state_dict(interpolate(a["state"], b["state"], alpha))
+        loss, acc = nodes.evaluate(model, small["x_train"], small["y_train"])
+        ref = build_network(**net)
+        ref.load_state_dict(run["state"])
+        assert (loss, acc) == pytest.approx(nodes.evaluate(ref, small["x_train"], small["y_train"]), rel=1e-6)
+
+
+def test_resolve_batch():
+    assert nodes.resolve_batch(0.1, 60_000) == 6000
+    assert nodes.resolve_batch(256, 60_000) == 256
+    with pytest.raises(ValueError):
+        nodes.resolve_batch(1.5, 60_000)
+    with pytest.raises(ValueError):
+        nodes.resolve_batch(0, 60_000)
+
+
+def test_training_loss_gradient_matches_finite_differences(mnist):
+    data, _ = mnist
+    net = {"name": "f1", "hidden": [8]}
+    model = build_network(**net)
+    f = nodes.TrainingLoss(net, model.state_dict(), data["x_train"][:300], data["y_train"][:300], 128)
+    x0 = f.vector()
+    value, grad = f(x0)
+    direction = grad + 0.5 * np.linalg.norm(grad) * np.random.default_rng(0).standard_normal(len(x0)) / np.sqrt(len(x0))
+    direction /= np.linalg.norm(direction)  # mostly uphill, so the difference stands out of float32 noise
+    step = 1e-3
+    numeric = (f(x0 + step * direction)[0] - f(x0 - step * direction)[0]) / (2 * step)
+    assert numeric == pytest.approx(grad @ direction, rel=1e-2)
+    assert value == pytest.approx(nodes.evaluate(model, data["x_train"][:300], data["y_train"][:300])[0], rel=1e-5)
