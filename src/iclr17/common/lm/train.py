@@ -6,6 +6,9 @@ global-norm gradient clipping and either of the two learning-rate schedules the 
 - ``plateau`` (Xie et al.'s code): multiplied by ``rate`` whenever the validation perplexity does
   not improve, restarting from the best epoch's weights; training stops after ``max_decays``.
 
+The gradient is that of the loss summed over the window's time steps and averaged over the batch,
+as in Zaremba et al.'s code, so learning rates and clipping thresholds carry over from the papers.
+
 Returns the weights of the best validation epoch and a per-epoch history (train / valid
 perplexity, learning rate, tokens per second).
 """
@@ -97,7 +100,10 @@ def train_language_model(
             logits, state = model(x, state)
             loss, ce = language_model_loss(logits, y, model.embedding.weight, beta, tau)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
+            # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean
+            # what they meant there (a per-token mean would make both 35x smaller in effect)
+            (loss * y.size(1)).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
             optimizer.step()
             total += ce.item() * y.numel()
