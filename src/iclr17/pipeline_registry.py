@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from iclr17.pipelines import gcn, prodlda, sharp_minima, tying
+from iclr17.pipelines import gcn, noising, prodlda, sharp_minima, tying
 
 PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
@@ -14,6 +14,7 @@ PIPELINES_BY_NAME = {
 # ``kedro variants <group>`` (see iclr17/cli.py).
 VARIANT_GROUPS = {
     "tying": [*(f"tying_{v}" for v in tying.VARIANTS), "tying_report"],
+    "noising": [*(f"noising_{r}" for r in noising.SCHEME_RUNS), "noising_report"],
 }
 
 
@@ -28,4 +29,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     for variant in tying.VARIANTS:
         pipelines[f"tying_{variant}"] = tying.create_pipeline(variant)
     pipelines["tying_report"] = tying.create_report_pipeline()
+    for run in noising.SCHEME_RUNS:
+        pipelines[f"noising_{run}"] = noising.create_pipeline(run)
+    pipelines["noising_report"] = noising.create_report_pipeline()
     return pipelines

@@ -12,7 +12,7 @@ def ptb_data_prep() -> Pipeline:
             Node(
                 ptb_corpus,
                 ["ptb.raw_train", "ptb.raw_valid", "ptb.raw_test", "params:ptb"],
-                ["ptb.corpus", "ptb.corpus_stats"],
+                ["ptb_corpus", "ptb_corpus_stats"],
                 name="prepare_corpus",
                 tags=["data_prep"],
                 namespace="ptb",

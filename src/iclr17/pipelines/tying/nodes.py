@@ -11,18 +11,14 @@ from __future__ import annotations
 import logging
 import time
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from iclr17.common.config import check_keys  # noqa: E402
-from iclr17.common.lm.model import LSTMLanguageModel  # noqa: E402
-from iclr17.common.lm.train import evaluate, train_language_model  # noqa: E402
-from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
-from iclr17.common.runtime import describe_device, pick_device, seed_everything  # noqa: E402
+from iclr17.common.config import check_keys
+from iclr17.common.lm.evaluation import best_epoch_results, history_metrics, learning_curves
+from iclr17.common.lm.model import LSTMLanguageModel
+from iclr17.common.lm.train import train_language_model
+from iclr17.common.reporting import final_metrics, row, to_markdown
+from iclr17.common.runtime import describe_device, pick_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +75,16 @@ def train_variant(
 
 def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int, device: str) -> dict:
     """Valid and test perplexity of the best epoch's weights, read as ``batch_size`` streams."""
-    dev = pick_device(device)
     model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
     model.load_state_dict(weights)
-    model.to(dev)
-    bptt = record["training"]["bptt"]
-    history = record["history"]
-    best = min(history, key=lambda h: h["valid_ppl"])
+    results = best_epoch_results(model, corpus, record["history"], record["training"]["bptt"], batch_size,
+                                 pick_device(device))
     return {
         "variant": record["variant"],
         "size": record["size"],
-        "valid_ppl": evaluate(model, corpus["valid"], batch_size, bptt, dev),
-        "test_ppl": evaluate(model, corpus["test"], batch_size, bptt, dev),
-        "best_epoch": best["epoch"],
-        "epochs_run": len(history),
+        **results,
         "epochs_planned": record["training"]["epochs"],
-        "n_parameters": record["n_parameters"],
         "tied_storage": model.decoder.weight.data_ptr() == model.embedding.weight.data_ptr(),
-        "tokens_per_s": float(np.mean([h["tokens_per_s"] for h in history])),
         "train_seconds": record["wall_seconds"],
         "device": record["device"],
     }
@@ -116,30 +104,15 @@ def _rows(results: dict, paper: dict) -> list[dict]:
     ]
 
 
-def learning_curves(*records: dict) -> plt.Figure:
-    """Train and valid perplexity per epoch, one line per variant."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for rec in records:
-        epochs = [h["epoch"] for h in rec["history"]]
-        label = f"{rec['size']} {VARIANT_LABELS.get(rec['variant'], rec['variant'])}"
-        axes[0].plot(epochs, [h["train_ppl"] for h in rec["history"]], marker=".", label=label)
-        axes[1].plot(epochs, [h["valid_ppl"] for h in rec["history"]], marker=".", label=label)
-    for ax, name in zip(axes, ("train", "valid")):
-        ax.set(xlabel="epoch", ylabel=f"{name} perplexity", yscale="log", title=f"PTB {name} perplexity")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return fig
+def _label(record: dict) -> str:
+    return f"{record['size']} {VARIANT_LABELS.get(record['variant'], record['variant'])}"
 
 
 def variant_summary(results: dict, record: dict, paper: dict) -> tuple[list[dict], str, dict, plt.Figure]:
     """paper_vs_run rows of one variant, and its metrics: per-epoch curves and the final numbers
     (the same names for every variant, so the MLflow UI compares them)."""
     rows = _rows(results, paper)
-    metrics = {
-        key: [{"value": float(h[key]), "step": h["epoch"]} for h in record["history"]]
-        for key in ("train_ppl", "valid_ppl", "lr", "tokens_per_s", "epoch_seconds")
-    }
+    metrics = history_metrics(record["history"])
     metrics.update(
         final_metrics(
             {
@@ -151,7 +124,7 @@ def variant_summary(results: dict, record: dict, paper: dict) -> tuple[list[dict
         )
     )
     title = f"tying ({results['size']}, {VARIANT_LABELS.get(results['variant'], results['variant'])}): paper vs this run"
-    return rows, to_markdown(rows, title), metrics, learning_curves(record)
+    return rows, to_markdown(rows, title), metrics, learning_curves({_label(record): record["history"]})
 
 
 def ordering_check(results: list[dict]) -> dict:
@@ -182,4 +155,4 @@ def report(paper: dict, *results_and_records) -> tuple[list[dict], str, dict, pl
                         "1 = the paper's ordering holds in this run"))
     sizes = sorted({r["size"] for r in results})
     md = to_markdown(rows, f"tying ({', '.join(sizes)}): Table 1, paper vs this run")
-    return rows, md, order, learning_curves(*records)
+    return rows, md, order, learning_curves({_label(r): r["history"] for r in records})

@@ -27,7 +27,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
         [
             _n(
                 train,
-                ["ptb.corpus", "params:tying.size", "params:tying.sizes", "params:tying.variants",
+                ["ptb_corpus", "params:tying.size", "params:tying.sizes", "params:tying.variants",
                  "params:tying.seed", "params:tying.device"],
                 [f"{v}.weights", f"{v}.record"],
                 f"train_{variant}",
@@ -35,7 +35,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
             ),
             _n(
                 nodes.evaluate_variant,
-                ["ptb.corpus", f"{v}.weights", f"{v}.record", "params:tying.final_eval_batch_size", "params:tying.device"],
+                ["ptb_corpus", f"{v}.weights", f"{v}.record", "params:tying.final_eval_batch_size", "params:tying.device"],
                 f"{v}.results",
                 f"evaluate_{variant}",
                 "evaluation",

@@ -1,0 +1,41 @@
+import json
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+
+from iclr17.cli import variants
+from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
+from tests.conftest import ROOT
+
+
+def test_noising_pipelines_are_tagged_and_share_the_ptb_prep():
+    pipes = register_pipelines()
+    for name in VARIANT_GROUPS["noising"]:
+        assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in pipes[name].nodes)
+    assert "ptb.raw_train" in pipes["noising_blank"].inputs()
+
+
+@pytest.mark.e2e
+def test_kedro_variants_noising_makes_one_mlflow_run_per_scheme(tracking_uri, tmp_path, mirror, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data_root = tmp_path / "data"
+    result = CliRunner().invoke(
+        variants, ["noising", "--env", "test", "--params", f"data_root={data_root},mlflow_tracking_uri={tracking_uri}"]
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    summary = json.loads((data_root / "08_reporting" / "noising" / "summary.json").read_text())
+    assert set(summary["ranking_best_first"]) == {"none", "blank", "unigram", "bigram_kn"}
+    assert "bigram_kn_gain_over_none" in summary
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    [exp] = [e for e in client.search_experiments() if e.name == "iclr17"]
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == set(VARIANT_GROUPS["noising"])
+    for scheme in ("none", "blank", "unigram", "bigram_kn"):
+        run = runs[f"noising_{scheme}"]
+        assert run.info.status == "FINISHED"
+        assert run.data.params["noising.runs.bigram_kn.gamma"] == "0.2"
+        assert len(client.get_metric_history(run.info.run_id, "noising.valid_ppl")) >= 1
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"paper_vs_run.json", "learning_curves.png", f"{scheme}_results.json", "bigram_summary.json"} <= artifacts
