@@ -66,3 +66,32 @@ def run_pipeline(tracking_uri, tmp_path, mirror):
         return data_root, tracking_uri
 
     return _run
+
+
+@pytest.fixture
+def run_group(tracking_uri, tmp_path, mirror, monkeypatch):
+    """Run ``kedro variants <group> --env test`` (one Kedro session and MLflow run per pipeline of
+    the group) through the real CLI command; return ``(data_root, tracking_uri)``."""
+    from click.testing import CliRunner
+
+    from iclr17.cli import variants
+
+    def _run(group: str):
+        monkeypatch.chdir(ROOT)
+        data_root = tmp_path / "data"
+        params = f"data_root={data_root},mlflow_tracking_uri={tracking_uri}"
+        result = CliRunner().invoke(variants, [group, "--env", "test", "--params", params])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        return data_root, tracking_uri
+
+    return _run
+
+
+@pytest.fixture(scope="module")
+def toy_lm_corpus():
+    """A random 20-type corpus for language-model node tests."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return {"vocab": [str(i) for i in range(20)], "train": rng.integers(0, 20, 400),
+            "valid": rng.integers(0, 20, 100), "test": rng.integers(0, 20, 100)}

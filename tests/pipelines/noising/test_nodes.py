@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from iclr17.common.config import ParameterError
@@ -13,11 +12,9 @@ RUNS = {"none": {"scheme": "none", "gamma": 0.0, "absolute_discounting": False},
         "bigram_kn": {"scheme": "bigram_kn", "gamma": 0.2, "absolute_discounting": True}}
 
 
-@pytest.fixture(scope="module")
-def corpus():
-    rng = np.random.default_rng(0)
-    return {"vocab": [str(i) for i in range(20)], "train": rng.integers(0, 20, 400),
-            "valid": rng.integers(0, 20, 100), "test": rng.integers(0, 20, 100)}
+@pytest.fixture
+def corpus(toy_lm_corpus):
+    return toy_lm_corpus
 
 
 @pytest.mark.parametrize("run", ["none", "bigram_kn"])

@@ -2,11 +2,8 @@ import json
 
 import mlflow
 import pytest
-from click.testing import CliRunner
 
-from iclr17.cli import variants
 from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
-from tests.conftest import ROOT
 
 
 def test_noising_pipelines_are_tagged_and_share_the_ptb_prep():
@@ -17,13 +14,8 @@ def test_noising_pipelines_are_tagged_and_share_the_ptb_prep():
 
 
 @pytest.mark.e2e
-def test_kedro_variants_noising_makes_one_mlflow_run_per_scheme(tracking_uri, tmp_path, mirror, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    data_root = tmp_path / "data"
-    result = CliRunner().invoke(
-        variants, ["noising", "--env", "test", "--params", f"data_root={data_root},mlflow_tracking_uri={tracking_uri}"]
-    )
-    assert result.exit_code == 0, result.output + repr(result.exception)
+def test_kedro_variants_noising_makes_one_mlflow_run_per_scheme(run_group):
+    data_root, tracking_uri = run_group("noising")
     summary = json.loads((data_root / "08_reporting" / "noising" / "summary.json").read_text())
     assert set(summary["ranking_best_first"]) == {"none", "blank", "unigram", "bigram_kn"}
     assert "bigram_kn_gain_over_none" in summary

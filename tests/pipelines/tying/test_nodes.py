@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from iclr17.common.config import ParameterError
@@ -16,11 +15,9 @@ VARIANTS = {"baseline": {"tie": False, "augmented_loss": False}, "real": {"tie":
 PAPER = {"small": {"baseline": [92.6, 87.3], "real": [86.3, 82.7]}}
 
 
-@pytest.fixture(scope="module")
-def corpus():
-    rng = np.random.default_rng(0)
-    return {"vocab": [str(i) for i in range(20)], "train": rng.integers(0, 20, 400),
-            "valid": rng.integers(0, 20, 100), "test": rng.integers(0, 20, 100)}
+@pytest.fixture
+def corpus(toy_lm_corpus):
+    return toy_lm_corpus
 
 
 @pytest.mark.parametrize("variant", ["baseline", "real"])

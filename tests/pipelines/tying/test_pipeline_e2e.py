@@ -2,11 +2,8 @@ import json
 
 import mlflow
 import pytest
-from click.testing import CliRunner
 
-from iclr17.cli import variants
 from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
-from tests.conftest import ROOT
 
 
 def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
@@ -18,13 +15,8 @@ def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
 
 
 @pytest.mark.e2e
-def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(tracking_uri, tmp_path, mirror, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    data_root = tmp_path / "data"
-    result = CliRunner().invoke(
-        variants, ["tying", "--env", "test", "--params", f"data_root={data_root},mlflow_tracking_uri={tracking_uri}"]
-    )
-    assert result.exit_code == 0, result.output + repr(result.exception)
+def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(run_group):
+    data_root, tracking_uri = run_group("tying")
 
     rows = json.loads((data_root / "08_reporting" / "tying" / "paper_vs_run.json").read_text())
     assert [r["paper"] for r in rows[:2]] == [92.6, 87.3]
