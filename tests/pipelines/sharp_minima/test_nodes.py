@@ -147,3 +147,23 @@ def test_training_loss_gradient_matches_finite_differences(mnist):
     numeric = (f(x0 + step * direction)[0] - f(x0 - step * direction)[0]) / (2 * step)
     assert numeric == pytest.approx(grad @ direction, rel=1e-2)
     assert value == pytest.approx(nodes.evaluate(model, data["x_train"][:300], data["y_train"][:300])[0], rel=1e-5)
+
+
+def test_parametric_plot_recomputes_batchnorm_and_stays_finite(mnist):
+    data, _ = mnist
+    small = {k: v[:3000] for k, v in data.items()}
+    cfg = {"lr": 1e-3, "max_epochs": 2, "patience": 2, "min_improvement": 0.0}
+    net = {"name": "f1", "hidden": [32, 32]}
+    runs = {"sb": [nodes.train_network(small, net, cfg, 100, 0, "cpu")],
+            "lb": [nodes.train_network(small, net, cfg, 1500, 0, "cpu")]}
+    alphas = {"start": -1.0, "stop": 2.0, "num": 4}
+    table, _ = nodes.parametric_plot(runs, small, net, {"alphas": alphas, "seed": 0, "batchnorm": "recompute"})
+    assert np.isfinite(table[["train_loss", "test_loss"]].to_numpy()).all()
+    # at the endpoints the recomputed statistics are exact averages instead of the training's
+    # running averages: the losses stay close to the trained models'
+    assert table.train_loss[1] == pytest.approx(runs["sb"][0]["train_loss"], rel=0.3)
+    assert table.train_loss[2] == pytest.approx(runs["lb"][0]["train_loss"], rel=0.3)
+    linear, _ = nodes.parametric_plot(runs, small, net, {"alphas": alphas, "seed": 0, "batchnorm": "interpolate"})
+    assert linear.train_loss[1] == pytest.approx(runs["sb"][0]["train_loss"], rel=1e-6)
+    with pytest.raises(ValueError):
+        nodes.parametric_plot(runs, small, net, {"alphas": alphas, "seed": 0, "batchnorm": "none"})

@@ -31,7 +31,7 @@ from iclr17.common.config import check_keys  # noqa: E402
 from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
 from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
 from iclr17.pipelines.sharp_minima.model import build_network  # noqa: E402
-from iclr17.pipelines.sharp_minima.sharpness import interpolate, random_subspace, sharpness  # noqa: E402
+from iclr17.pipelines.sharp_minima.sharpness import interpolate, random_subspace, recompute_batchnorm, sharpness  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -280,14 +280,21 @@ def sharpness_table(runs: dict, data: dict, network: dict, cfg: dict) -> pd.Data
 
 
 def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[pd.DataFrame, plt.Figure]:
-    """Loss and accuracy along alpha * x_LB + (1 - alpha) * x_SB (Figure 3), for one seed's pair."""
-    cfg = check_keys(cfg, "sharp_minima.parametric", ("alphas", "seed"))
+    """Loss and accuracy along alpha * x_LB + (1 - alpha) * x_SB (Figure 3), for one seed's pair.
+    ``batchnorm: recompute`` re-estimates the batch-norm statistics on the training set at every
+    alpha (interpolated statistics go negative outside [0, 1]); ``interpolate`` keeps them linear."""
+    cfg = check_keys(cfg, "sharp_minima.parametric", ("alphas", "seed", "batchnorm"))
+    if cfg["batchnorm"] not in ("recompute", "interpolate"):
+        raise ValueError(f"parametric.batchnorm must be 'recompute' or 'interpolate', got {cfg['batchnorm']!r}")
     sb = next(r for r in runs["sb"] if r["seed"] == cfg["seed"])
     lb = next(r for r in runs["lb"] if r["seed"] == cfg["seed"])
     model = build_network(**network)
+    x_train = data["x_train"]
     rows = []
     for alpha in np.linspace(**cfg["alphas"]):
         model.load_state_dict(interpolate(lb["state"], sb["state"], float(alpha)))
+        if cfg["batchnorm"] == "recompute":
+            recompute_batchnorm(model, (_as_float(x_train[i : i + 10_000]) for i in range(0, len(x_train), 10_000)))
         train_loss, train_acc = evaluate(model, data["x_train"], data["y_train"])
         test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
         rows.append({"alpha": float(alpha), "train_loss": train_loss, "test_loss": test_loss,
@@ -301,7 +308,8 @@ def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[p
     ax2.plot(table.alpha, table.train_acc, "r-", label="train accuracy")
     ax2.plot(table.alpha, table.test_acc, "r--", label="test accuracy")
     ax2.set_ylabel("accuracy (%)")
-    ax.set_title(f"F1 on MNIST: 1-D interpolation, seed {cfg['seed']} (Keskar et al. Fig. 3)")
+    ax.set_title(f"F1 on MNIST: 1-D interpolation, seed {cfg['seed']} (Keskar et al. Fig. 3)\n"
+                 f"batch-norm statistics: {cfg['batchnorm']}", fontsize=10)
     fig.legend(loc="lower center", ncol=4, fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return table, fig

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 
 FAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -67,8 +68,27 @@ def random_subspace(n: int, dim: int, seed: int) -> np.ndarray:
 
 def interpolate(state_a: dict, state_b: dict, alpha: float) -> dict:
     """alpha * a + (1 - alpha) * b for every floating tensor (weights and batch-norm statistics);
-    integer buffers (batch counters) are taken from b."""
+    integer buffers (batch counters) are taken from b.  Outside [0, 1] interpolated variances can
+    turn negative: recompute the batch-norm statistics afterwards (``recompute_batchnorm``)."""
     return {
         k: alpha * state_a[k] + (1.0 - alpha) * state_b[k] if state_b[k].is_floating_point() else state_b[k]
         for k in state_b
     }
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: torch.nn.Module, batches) -> torch.nn.Module:
+    """Replace every batch-norm layer's running statistics by their exact averages over ``batches``
+    (an iterable of input tensors), the usual fix after moving weights (the statistics of x_SB and
+    x_LB do not belong to the weights in between).  Leaves the model in eval mode."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for xb in batches:
+        model(xb)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    return model.eval()
