@@ -31,7 +31,13 @@ from iclr17.common.config import check_keys  # noqa: E402
 from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
 from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
 from iclr17.pipelines.sharp_minima.model import build_network  # noqa: E402
-from iclr17.pipelines.sharp_minima.sharpness import interpolate, random_subspace, recompute_batchnorm, sharpness  # noqa: E402
+from iclr17.pipelines.sharp_minima.sharpness import (
+    interpolate,
+    random_subspace,
+    recompute_batchnorm,
+    sharpness,
+    subspace_coordinates,
+)  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +263,10 @@ def _sharpness_of_model(regime: str, run: dict, network: dict, x: np.ndarray, y:
     rows = []
     for space in ("full", "subspace"):
         A = None if space == "full" else random_subspace(len(x0), cfg["subspace_dim"], seed=1000 + run["seed"])
+        coords = subspace_coordinates(x0, A)
         for eps in cfg["epsilons"]:
             start = time.perf_counter()
-            res = sharpness(f, x0, eps, A, maxiter=cfg["maxiter"])
+            res = sharpness(f, x0, eps, A, maxiter=cfg["maxiter"], coords=coords)
             rows.append({"regime": regime, "seed": run["seed"], "space": space, "eps": eps,
                          "sharpness": res["sharpness"], "f0": res["f0"], "f_max": res["f_max"],
                          "n_evals": res["n_evals"], "seconds": time.perf_counter() - start})

@@ -19,19 +19,24 @@ from scipy.optimize import minimize
 FAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
-def box_bounds(x: np.ndarray, eps: float, A: np.ndarray | None = None) -> np.ndarray:
+def subspace_coordinates(x: np.ndarray, A: np.ndarray | None) -> np.ndarray:
+    """A^+ x (x itself for A = I); computed once per model, it serves every eps."""
+    return x if A is None else np.linalg.pinv(A) @ x
+
+
+def box_bounds(x: np.ndarray, eps: float, A: np.ndarray | None = None, coords: np.ndarray | None = None) -> np.ndarray:
     """Half-widths of C_eps: eps * (|A^+ x| + 1) (A = I: eps * (|x| + 1))."""
     if eps <= 0:
         raise ValueError(f"eps must be positive, got {eps}")
-    coords = x if A is None else np.linalg.pinv(A) @ x
+    coords = subspace_coordinates(x, A) if coords is None else coords
     return eps * (np.abs(coords) + 1.0)
 
 
 def sharpness(f_and_grad: FAndGrad, x: np.ndarray, eps: float, A: np.ndarray | None = None,
-              maxiter: int = 10) -> dict:
+              maxiter: int = 10, coords: np.ndarray | None = None) -> dict:
     """Return ``{"sharpness", "f0", "f_max", "y", "n_evals"}``; ``y`` (the maximiser found) lies in C_eps."""
     x = np.asarray(x, dtype=np.float64)
-    half = box_bounds(x, eps, A)
+    half = box_bounds(x, eps, A, coords)
     f0, _ = f_and_grad(x)
     best = {"f": f0, "y": np.zeros_like(half)}
     n_evals = 0
