@@ -22,7 +22,7 @@ from iclr17.common.lm.model import LSTMLanguageModel
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
-from iclr17.pipelines.noising.schemes import BLANK, SCHEMES, Noiser, bigram_statistics
+from iclr17.pipelines.noising.schemes import Noiser, bigram_statistics
 
 log = logging.getLogger(__name__)
 
@@ -120,5 +120,3 @@ def report(paper: dict, *results_and_records) -> tuple[list[dict], str, dict, pl
     fig = learning_curves({_label(res): rec["history"] for res, rec in zip(results, records)})
     return rows, md, summary, fig
 
-
-__all__ = ["BLANK", "SCHEMES"]

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 SCHEMES = ("none", "blank", "unigram", "bigram_kn")
-BLANK = "<_>"
 
 
 def bigram_statistics(train: np.ndarray, vocab_size: int) -> dict:
