@@ -90,6 +90,10 @@ def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int,
     }
 
 
+def _label(record: dict) -> str:
+    return f"{record['size']} {VARIANT_LABELS.get(record['variant'], record['variant'])}"
+
+
 def _rows(results: dict, paper: dict) -> list[dict]:
     size, variant = results["size"], results["variant"]
     paper_valid, paper_test = paper.get(size, {}).get(variant, [None, None])
@@ -97,15 +101,11 @@ def _rows(results: dict, paper: dict) -> list[dict]:
         f"{results['epochs_run']} epochs (best {results['best_epoch']}), {results['n_parameters'] / 1e6:.1f}M params, "
         f"{results['tokens_per_s']:.0f} tokens/s on {results['device']}"
     )
-    label = f"{size} {VARIANT_LABELS.get(variant, variant)}"
+    label = _label(results)
     return [
         row(f"{label} valid perplexity", paper_valid, results["valid_ppl"], "ppl", note),
         row(f"{label} test perplexity", paper_test, results["test_ppl"], "ppl", note),
     ]
-
-
-def _label(record: dict) -> str:
-    return f"{record['size']} {VARIANT_LABELS.get(record['variant'], record['variant'])}"
 
 
 def variant_summary(results: dict, record: dict, paper: dict) -> tuple[list[dict], str, dict, plt.Figure]:
