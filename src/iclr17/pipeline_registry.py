@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from iclr17.pipelines import gcn, noising, prodlda, sharp_minima, tying
+from iclr17.pipelines import gcn, noising, prodlda, report, sharp_minima, tying
 
 PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
@@ -32,4 +32,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     for run in noising.SCHEME_RUNS:
         pipelines[f"noising_{run}"] = noising.create_pipeline(run)
     pipelines["noising_report"] = noising.create_report_pipeline()
+    # reads the other pipelines' MLflow runs, so it runs after them, on its own
+    pipelines["report"] = report.create_pipeline()
     return pipelines

@@ -11,6 +11,16 @@ def test_row_and_markdown():
     assert "| docs | 7487 | – | docs |  |" in md
 
 
+def test_row_with_spread_shows_mean_and_sd():
+    md = to_markdown([row("acc", 81.5, 81.47, "%", "", sd=0.671)], "T")
+    assert "| acc | 81.5 | 81.47 ± 0.671 | % |  |" in md
+
+
+def test_rows_written_before_sd_still_validate():
+    old = {"metric": "m", "paper": 1.0, "run": 2.0, "unit": "", "note": ""}
+    assert validate_rows([old]) == [{**old, "sd": None}]
+
+
 def test_row_rejects_non_numbers():
     with pytest.raises(TypeError):
         row("x", "0.24", 1.0)

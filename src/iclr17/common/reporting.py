@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-ROW_KEYS = ("metric", "paper", "run", "unit", "note")
+ROW_KEYS = ("metric", "paper", "run", "unit", "note", "sd")
+OLD_ROW_KEYS = ROW_KEYS[:-1]  # rows written before ``sd`` existed (older MLflow artifacts)
 
 
-def row(metric: str, paper: float | None, run: float | None, unit: str = "", note: str = "") -> dict:
-    """One table row; ``paper`` or ``run`` is ``None`` where there is no number."""
-    for name, value in (("paper", paper), ("run", run)):
+def row(
+    metric: str, paper: float | None, run: float | None, unit: str = "", note: str = "", sd: float | None = None
+) -> dict:
+    """One table row; ``paper`` or ``run`` is ``None`` where there is no number; ``sd`` is the
+    standard deviation of ``run`` over seeds or starts where it is a mean of several."""
+    for name, value in (("paper", paper), ("run", run), ("sd", sd)):
         if value is not None and not isinstance(value, (int, float)):
             raise TypeError(f"{name} must be a number or None, got {value!r}")
     return {
@@ -19,19 +23,28 @@ def row(metric: str, paper: float | None, run: float | None, unit: str = "", not
         "run": None if run is None or (isinstance(run, float) and math.isnan(run)) else float(run),
         "unit": unit,
         "note": note,
+        "sd": None if sd is None else float(sd),
     }
 
 
 def validate_rows(rows: Iterable[Mapping]) -> list[dict]:
     out = []
     for r in rows:
+        if tuple(r.keys()) == OLD_ROW_KEYS:
+            r = {**r, "sd": None}
         if tuple(r.keys()) != ROW_KEYS:
             raise ValueError(f"a paper_vs_run row needs exactly the keys {ROW_KEYS}, got {tuple(r)}")
         out.append(dict(r))
     return out
 
 
-def _fmt(value: float | None) -> str:
+def format_run(r: Mapping) -> str:
+    """The run column: ``mean ± sd`` where the row has a spread, else the value."""
+    sd = r.get("sd")
+    return format_number(r["run"]) if sd is None or r["run"] is None else f"{format_number(r['run'])} ± {format_number(sd)}"
+
+
+def format_number(value: float | None) -> str:
     if value is None:
         return "–"
     if float(value).is_integer() and abs(value) >= 100:
@@ -44,7 +57,7 @@ def to_markdown(rows: Iterable[Mapping], title: str) -> str:
     lines = [f"# {title}", "", "| metric | paper | this run | unit | note |", "|---|---|---|---|---|"]
     for r in rows:
         note = str(r["note"]).replace("|", "/")
-        lines.append(f"| {r['metric']} | {_fmt(r['paper'])} | {_fmt(r['run'])} | {r['unit']} | {note} |")
+        lines.append(f"| {r['metric']} | {format_number(r['paper'])} | {format_run(r)} | {r['unit']} | {note} |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@ import json
 import mlflow
 import pytest
 
+from iclr17.common.reporting import ROW_KEYS
 from iclr17.pipeline_registry import register_pipelines
 
 
@@ -17,7 +18,7 @@ def test_pipeline_nodes_are_tagged_by_stage():
 def test_prodlda_runs_end_to_end_and_is_tracked(run_pipeline):
     data_root, uri = run_pipeline("prodlda")
     rows = json.loads((data_root / "08_reporting" / "prodlda" / "paper_vs_run.json").read_text())
-    assert all(list(r) == ["metric", "paper", "run", "unit", "note"] for r in rows)
+    assert all(tuple(r) == ROW_KEYS for r in rows)
     by_metric = {r["metric"]: r for r in rows}
     assert -1 <= by_metric["ProdLDA NPMI K=5"]["run"] <= 1
     assert by_metric["test split: token Jaccard agreement on aligned docs"]["run"] > 0.8

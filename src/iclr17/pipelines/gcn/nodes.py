@@ -382,7 +382,7 @@ def summarise(table: pd.DataFrame, paper: dict, *lp_results: dict) -> tuple[list
         label = MODEL_LABELS[r.model]
         ref = paper.get("table3", {}).get(r.model, {}).get(r.dataset)
         note = f"mean ± {r.acc_std:.2f} over {r.runs} seeds; {r.epochs_mean:.0f} epochs; {r.seconds_per_epoch * 1000:.1f} ms/epoch"
-        rows.append(row(f"{r.dataset} {label} test accuracy", ref, r.acc_mean, "%", note))
+        rows.append(row(f"{r.dataset} {label} test accuracy", ref, r.acc_mean, "%", note, sd=r.acc_std))
         metrics[f"{r.dataset}.{r.model}.acc_mean"] = r.acc_mean
         metrics[f"{r.dataset}.{r.model}.acc_std"] = r.acc_std
         metrics[f"{r.dataset}.{r.model}.seconds_per_epoch"] = r.seconds_per_epoch

@@ -357,7 +357,7 @@ def summarise(accuracy: pd.DataFrame, sharp: pd.DataFrame, runs: dict, paper: di
             mean, sd = _mean_sd(accuracy.loc[accuracy.regime == regime, col])
             key = f"{label}_{regime}"
             rows.append(row(f"F1 {label} accuracy {regime.upper()} (Table 2)", paper["table2"][key][0], mean, "%",
-                            f"mean ± sd over {n[regime]} starts: {mean:.2f} ± {sd:.2f} (paper ± {paper['table2'][key][1]})"))
+                            f"mean ± sd over {n[regime]} starts: {mean:.2f} ± {sd:.2f} (paper ± {paper['table2'][key][1]})", sd=sd))
             metrics[f"{key}_acc_mean"] = mean
     for space, table in (("full", "table3"), ("subspace", "table4")):
         for eps in sorted(sharp.eps.unique(), reverse=True):
@@ -367,7 +367,7 @@ def summarise(accuracy: pd.DataFrame, sharp: pd.DataFrame, runs: dict, paper: di
                 ref = paper[table].get(f"{regime}_eps{eps:.0e}", [None, None])
                 what = "full space" if space == "full" else "random 100-dim subspace"
                 rows.append(row(f"F1 sharpness {regime.upper()} eps={eps:g}, {what} ({table.title()})", ref[0], mean, "",
-                                f"mean ± sd: {mean:.2f} ± {sd:.2f}" + (f" (paper ± {ref[1]})" if ref[1] is not None else "")))
+                                f"mean ± sd: {mean:.2f} ± {sd:.2f}" + (f" (paper ± {ref[1]})" if ref[1] is not None else ""), sd=sd))
                 metrics[f"sharpness_{space}_{regime}_eps{eps:.0e}"] = mean
     ratio = metrics.get("sharpness_full_lb_eps1e-03", np.nan) / metrics.get("sharpness_full_sb_eps1e-03", np.nan)
     paper_ratio = paper["table3"]["lb_eps1e-03"][0] / paper["table3"]["sb_eps1e-03"][0]
