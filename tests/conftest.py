@@ -50,41 +50,75 @@ def _no_leaked_mlflow_run():
         mlflow.end_run()
 
 
-@pytest.fixture
-def run_pipeline(tracking_uri, tmp_path, mirror):
-    """Run a registered pipeline through a real KedroSession with ``--env=test``; return
-    ``(data_root, tracking_uri)``."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
+class TestEnvProject:
+    """This project run with ``--env=test`` into one data folder and one MLflow database, shared by
+    the whole test session: each pipeline (or ``kedro variants`` group) runs once, on first use,
+    so the end-to-end tests, the report, the notebooks and the browser tests see the same runs."""
 
-    def _run(name: str, extra: dict | None = None):
-        data_root = tmp_path / "data"
+    __test__ = False  # not a test class
+
+    def __init__(self, root: Path, tracking_uri: str):
+        self.data_root = root / "data"
+        self.tracking_uri = tracking_uri
+        self._done: dict[str, BaseException | None] = {}
+
+    @property
+    def runtime_params(self) -> dict:
+        return {"data_root": str(self.data_root), "mlflow_tracking_uri": self.tracking_uri}
+
+    def ensure(self, name: str) -> None:
+        """Run pipeline (or variant group) ``name`` unless it has run; re-raise its failure."""
+        if name not in self._done:
+            try:
+                self._run(name)
+                self._done[name] = None
+            except BaseException as error:  # remembered, so later users see the same failure
+                self._done[name] = error
+        if self._done[name] is not None:
+            raise RuntimeError(f"the test-env run of {name!r} failed") from self._done[name]
+
+    def _run(self, name: str) -> None:
+        from iclr17.pipeline_registry import VARIANT_GROUPS
+
+        if name in VARIANT_GROUPS:  # through the real CLI command, one session per pipeline
+            from click.testing import CliRunner
+
+            from iclr17.cli import variants
+
+            cwd = os.getcwd()
+            os.chdir(ROOT)
+            try:
+                params = ",".join(f"{k}={v}" for k, v in self.runtime_params.items())
+                result = CliRunner().invoke(variants, [name, "--env", "test", "--params", params])
+            finally:
+                os.chdir(cwd)
+            assert result.exit_code == 0, result.output + repr(result.exception)
+            return
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
         bootstrap_project(ROOT)
-        params = {"data_root": str(data_root), "mlflow_tracking_uri": tracking_uri, **(extra or {})}
-        with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as session:
+        with KedroSession.create(project_path=ROOT, env="test", runtime_params=self.runtime_params) as session:
             session.run(pipeline_names=[name])
-        return data_root, tracking_uri
 
-    return _run
+    def client(self):
+        import mlflow
+
+        return mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+
+    def mlflow_runs(self, name: str) -> list:
+        """The MLflow runs named ``name`` (a pipeline's runs), newest first."""
+        client = self.client()
+        exp = client.get_experiment_by_name("iclr17")
+        return client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{name}'",
+                                  order_by=["attributes.start_time DESC"])
 
 
-@pytest.fixture
-def run_group(tracking_uri, tmp_path, mirror, monkeypatch):
-    """Run ``kedro variants <group> --env test`` (one Kedro session and MLflow run per pipeline of
-    the group) through the real CLI command; return ``(data_root, tracking_uri)``."""
-    from click.testing import CliRunner
-
-    from iclr17.cli import variants
-
-    def _run(group: str):
-        monkeypatch.chdir(ROOT)
-        data_root = tmp_path / "data"
-        params = f"data_root={data_root},mlflow_tracking_uri={tracking_uri}"
-        result = CliRunner().invoke(variants, [group, "--env", "test", "--params", params])
-        assert result.exit_code == 0, result.output + repr(result.exception)
-        return data_root, tracking_uri
-
-    return _run
+@pytest.fixture(scope="session")
+def test_env(_mlflow_template, tmp_path_factory, mirror) -> TestEnvProject:
+    root = tmp_path_factory.mktemp("test_env")
+    shutil.copyfile(_mlflow_template, root / "mlflow.db")
+    return TestEnvProject(root, f"sqlite:///{root / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ def test_gcn_pipelines_are_tagged_and_pubmed_is_separate():
 
 
 @pytest.mark.e2e
-def test_gcn_runs_end_to_end_and_is_tracked(run_pipeline):
-    data_root, uri = run_pipeline("gcn")
+def test_gcn_runs_end_to_end_and_is_tracked(test_env):
+    test_env.ensure("gcn")
+    data_root, uri = test_env.data_root, test_env.tracking_uri
     rows = json.loads((data_root / "08_reporting" / "gcn" / "paper_vs_run.json").read_text())
     metrics = {r["metric"] for r in rows}
     assert "cora Renormalization trick (Eq. 8) test accuracy" in metrics
@@ -24,8 +25,7 @@ def test_gcn_runs_end_to_end_and_is_tracked(run_pipeline):
     assert all(0 <= r["run"] <= 100 for r in rows)
 
     client = mlflow.MlflowClient(tracking_uri=uri)
-    [exp] = [e for e in client.search_experiments() if e.name == "iclr17"]
-    [run] = client.search_runs([exp.experiment_id])
+    [run] = test_env.mlflow_runs("gcn")
     assert run.info.status == "FINISHED"
     assert run.data.params["gcn.training.hidden"] == "16"
     assert "gcn.cora.renormalization.acc_mean" in run.data.metrics

@@ -15,8 +15,9 @@ def test_pipeline_nodes_are_tagged_by_stage():
 
 
 @pytest.mark.e2e
-def test_prodlda_runs_end_to_end_and_is_tracked(run_pipeline):
-    data_root, uri = run_pipeline("prodlda")
+def test_prodlda_runs_end_to_end_and_is_tracked(test_env):
+    test_env.ensure("prodlda")
+    data_root, uri = test_env.data_root, test_env.tracking_uri
     rows = json.loads((data_root / "08_reporting" / "prodlda" / "paper_vs_run.json").read_text())
     assert all(tuple(r) == ROW_KEYS for r in rows)
     by_metric = {r["metric"]: r for r in rows}
@@ -24,8 +25,7 @@ def test_prodlda_runs_end_to_end_and_is_tracked(run_pipeline):
     assert by_metric["test split: token Jaccard agreement on aligned docs"]["run"] > 0.8
 
     client = mlflow.MlflowClient(tracking_uri=uri)
-    [exp] = [e for e in client.search_experiments() if e.name == "iclr17"]
-    [run] = client.search_runs([exp.experiment_id])
+    [run] = test_env.mlflow_runs("prodlda")
     assert run.info.status == "FINISHED"
     assert run.data.params["prodlda.n_topics"] == "5"
     assert run.data.params["prodlda.models.prodlda.epochs"] == "2"

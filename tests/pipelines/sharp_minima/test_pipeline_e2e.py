@@ -16,8 +16,9 @@ def test_sharp_minima_pipelines_are_tagged_and_cifar_is_separate():
 
 
 @pytest.mark.e2e
-def test_sharp_minima_runs_end_to_end_and_is_tracked(run_pipeline):
-    data_root, uri = run_pipeline("sharp_minima")
+def test_sharp_minima_runs_end_to_end_and_is_tracked(test_env):
+    test_env.ensure("sharp_minima")
+    data_root, uri = test_env.data_root, test_env.tracking_uri
     out = data_root / "08_reporting" / "sharp_minima"
     rows = json.loads((out / "paper_vs_run.json").read_text())
     assert rows[0]["metric"] == "F1 train accuracy SB (Table 2)" and rows[0]["paper"] == 99.66
@@ -29,8 +30,7 @@ def test_sharp_minima_runs_end_to_end_and_is_tracked(run_pipeline):
     assert list(curve.alpha) == [-1.0, 0.0, 1.0, 2.0]
 
     client = mlflow.MlflowClient(tracking_uri=uri)
-    [exp] = [e for e in client.search_experiments() if e.name == "iclr17"]
-    [run] = client.search_runs([exp.experiment_id])
+    [run] = test_env.mlflow_runs("sharp_minima")
     assert run.info.status == "FINISHED"
     assert run.data.params["sharp_minima.training.small_batch"] == "256"
     assert "sharp_minima.sharpness_ratio_full_eps1e-03" in run.data.metrics

@@ -15,8 +15,9 @@ def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
 
 
 @pytest.mark.e2e
-def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(run_group):
-    data_root, tracking_uri = run_group("tying")
+def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
+    test_env.ensure("tying")
+    data_root, tracking_uri = test_env.data_root, test_env.tracking_uri
 
     rows = json.loads((data_root / "08_reporting" / "tying" / "paper_vs_run.json").read_text())
     assert [r["paper"] for r in rows[:2]] == [92.6, 87.3]
@@ -25,9 +26,9 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(run_group):
     assert ordering["complete"]
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    [exp] = [e for e in client.search_experiments() if e.name == "iclr17"]
-    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
-    assert set(runs) == set(VARIANT_GROUPS["tying"])
+    runs = {n: test_env.mlflow_runs(n) for n in VARIANT_GROUPS["tying"]}
+    assert all(len(r) == 1 for r in runs.values())
+    runs = {n: r[0] for n, r in runs.items()}
     for variant in ("baseline", "al", "re", "real"):
         run = runs[f"tying_{variant}"]
         assert run.info.status == "FINISHED"
