@@ -3,10 +3,7 @@ in kedro-mlflow's history form, and learning curves."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
@@ -23,7 +20,13 @@ import torch.nn.functional as F  # noqa: E402
 
 from iclr17.common.config import check_keys  # noqa: E402
 from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
-from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
+from iclr17.common.runtime import (  # noqa: E402
+    describe_device,
+    map_jobs,
+    pick_device,
+    resolve_workers,
+    seed_everything,
+)
 from iclr17.pipelines.gcn.model import GCN, ChebyshevBasis  # noqa: E402
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,11 @@ import time
 import matplotlib.pyplot as plt
 
 from iclr17.common.config import check_keys
-from iclr17.common.lm.evaluation import best_epoch_results, history_metrics, learning_curves
+from iclr17.common.lm.evaluation import (
+    best_epoch_results,
+    history_metrics,
+    learning_curves,
+)
 from iclr17.common.lm.model import LSTMLanguageModel
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown

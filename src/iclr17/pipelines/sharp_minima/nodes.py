@@ -18,10 +18,7 @@ import tarfile
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -29,7 +26,13 @@ import torch.nn.functional as F  # noqa: E402
 
 from iclr17.common.config import check_keys  # noqa: E402
 from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
-from iclr17.common.runtime import describe_device, map_jobs, pick_device, resolve_workers, seed_everything  # noqa: E402
+from iclr17.common.runtime import (  # noqa: E402
+    describe_device,
+    map_jobs,
+    pick_device,
+    resolve_workers,
+    seed_everything,
+)
 from iclr17.pipelines.sharp_minima.model import build_network  # noqa: E402
 from iclr17.pipelines.sharp_minima.sharpness import (
     interpolate,
