@@ -29,8 +29,12 @@ def _mlflow_template(tmp_path_factory) -> Path:
     """Create (migrate) one SQLite tracking database; tests copy it, which is much faster."""
     import mlflow
 
-    db = tmp_path_factory.mktemp("mlflow") / "template.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    folder = tmp_path_factory.mktemp("mlflow")
+    db = folder / "template.db"
+    # the experiment the pipelines log to, with its artifacts in the test's temporary folder (not
+    # in the checkout's mlruns/); every copy of the template shares it, run ids keep them apart
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").create_experiment(
+        "iclr17", artifact_location=(folder / "artifacts").as_uri())
     return db
 
 

@@ -114,8 +114,8 @@ def test_renderers_mark_rows_and_link_runs():
                           tags={"env": "test"}, plots={"curve.png": png})}
     report, _ = _report(runs)
     md = nodes.render_markdown(report, "figs")
-    assert "| acc A | 81.5 | 81 ± 0.5 % | -0.5 | ✅ reproduced |" in md
-    assert "❌ not reproduced" in md and "⚠ reduced/modified run" in md
+    assert "| acc A | 81.5 | 81 ± 0.5 % | -0.5 | ✓ reproduced |" in md
+    assert "✗ not reproduced" in md and "⚠ reduced/modified run" in md
     assert "`toy_summary`: **no finished run" in md
     assert "![toy_a: curve.png](figs/toy/toy_a__curve.png)" in md
     html = nodes.render_html(report, runs)
@@ -128,7 +128,7 @@ def test_mlflow_runs_dataset_takes_the_latest_finished_run_with_a_table(tracking
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri)
-    exp = client.create_experiment("iclr17")
+    exp = client.get_experiment_by_name("iclr17").experiment_id
     table = tmp_path / "paper_vs_run.json"
 
     def log(name, value, with_table=True, status="FINISHED"):

@@ -483,7 +483,7 @@ def summarise(
         key = f"{model} NPMI K={n_topics}"
         status = "paper number VERIFIED" if key in verified else "paper number UNVERIFIED (from memory)"
         note = f"{status}; mean ± {std:.3f} over {len(seeds)} seeds" if mean is not None else f"{status}; not run"
-        rows.append(row(key, paper_npmi.get(model), mean, "NPMI", note, sd=std if mean is not None else None))
+        rows.append(row(key, paper_npmi.get(model), mean, "NPMI", note, sd=std if len(seeds) > 1 else None))
         if mean is not None:
             metrics[f"npmi_{_slug(model)}"] = mean
     for model, values in perplexities.items():
@@ -495,7 +495,7 @@ def summarise(
                 mean,
                 "perplexity",
                 f"paper number UNVERIFIED; eval-mode batch norm (the official code used batch statistics); ± {std:.1f} over {len(values)} seeds",
-                sd=std,
+                sd=std if len(values) > 1 else None,
             )
         )
         metrics[f"perplexity_{_slug(model)}"] = mean

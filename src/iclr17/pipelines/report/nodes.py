@@ -169,7 +169,8 @@ def build_report(runs: Mapping[str, dict], params: Mapping) -> tuple[dict, dict]
 
 # ---------------------------------------------------------------- rendering
 
-_BADGE = {REPRODUCED: "✅ reproduced", NOT_REPRODUCED: "❌ not reproduced", NOT_RUN: "⏳ not run", NO_TARGET: "· no target"}
+# symbols every DejaVu-style font has (colour emoji are missing on many Linux machines)
+_BADGE = {REPRODUCED: "✓ reproduced", NOT_REPRODUCED: "✗ not reproduced", NOT_RUN: "… not run", NO_TARGET: "· no target"}
 _REDUCED = "⚠ reduced/modified run"
 
 
@@ -224,7 +225,7 @@ def render_markdown(report: Mapping, figures_dir: str) -> str:
         lines += ["Runs:", ""]
         for run in sec["runs"]:
             if run["missing"]:
-                lines.append(f"- `{run['run_name']}`: **no finished run with a paper_vs_run table yet** ⏳")
+                lines.append(f"- `{run['run_name']}`: **no finished run with a paper_vs_run table yet** (not run)")
                 continue
             flag = f" {_REDUCED}: {run['reduced_because']}" if run["reduced"] else ""
             lines.append(f"- [`{run['run_name']}` {run['run_id'][:8]}]({run['url']}), {run['started']}, "
@@ -269,7 +270,7 @@ def render_html(report: Mapping, runs: Mapping[str, dict]) -> str:
         for run in sec["runs"]:
             if run["missing"]:
                 out.append(f"<li><code>{e(run['run_name'])}</code>: <strong>no finished run with a paper_vs_run "
-                           "table yet</strong> ⏳</li>")
+                           "table yet</strong> (not run)</li>")
                 continue
             flag = f" <span class='reduced'>{_REDUCED}: {e(run['reduced_because'])}</span>" if run["reduced"] else ""
             out.append(f"<li><a href='{e(run['url'])}'><code>{e(run['run_name'])}</code> {e(run['run_id'][:8])}</a>, "
