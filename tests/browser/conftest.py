@@ -6,6 +6,7 @@ tests start on 127.0.0.1 in their own process groups.  Screenshots go to ``test-
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -66,9 +67,18 @@ def page(browser):
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1 below 45000 (kedro-viz refuses ports above 49151, where the
+    system's ephemeral ports usually are)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 45_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-45000 on 127.0.0.1")
 
 
 @contextmanager
