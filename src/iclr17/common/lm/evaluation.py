@@ -4,11 +4,11 @@ in kedro-mlflow's history form, and learning curves."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from iclr17.common.lm.model import LSTMLanguageModel  # noqa: E402
-from iclr17.common.lm.train import evaluate  # noqa: E402
+from iclr17.common.lm.model import LSTMLanguageModel
+from iclr17.common.lm.train import evaluate
 
 EPOCH_METRICS = ("train_ppl", "valid_ppl", "lr", "tokens_per_s", "epoch_seconds")
 

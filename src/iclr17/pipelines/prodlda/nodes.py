@@ -14,23 +14,23 @@ import time
 from collections import Counter
 
 import matplotlib.pyplot as plt
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
 
-from iclr17.common.config import check_keys  # noqa: E402
-from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
-from iclr17.common.runtime import (  # noqa: E402
+from iclr17.common.config import check_keys
+from iclr17.common.reporting import final_metrics, row, to_markdown
+from iclr17.common.runtime import (
     describe_device,
     map_jobs,
     pick_device,
     resolve_workers,
     seed_everything,
 )
-from iclr17.pipelines.prodlda.coherence import topic_coherence  # noqa: E402
-from iclr17.pipelines.prodlda.model import AVITM, log_perplexity_per_doc, perplexity  # noqa: E402
+from iclr17.pipelines.prodlda.coherence import topic_coherence
+from iclr17.pipelines.prodlda.model import AVITM, log_perplexity_per_doc, perplexity
 
 log = logging.getLogger(__name__)
 

@@ -19,28 +19,28 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
 
-from iclr17.common.config import check_keys  # noqa: E402
-from iclr17.common.reporting import final_metrics, row, to_markdown  # noqa: E402
-from iclr17.common.runtime import (  # noqa: E402
+from iclr17.common.config import check_keys
+from iclr17.common.reporting import final_metrics, row, to_markdown
+from iclr17.common.runtime import (
     describe_device,
     map_jobs,
     pick_device,
     resolve_workers,
     seed_everything,
 )
-from iclr17.pipelines.sharp_minima.model import build_network  # noqa: E402
+from iclr17.pipelines.sharp_minima.model import build_network
 from iclr17.pipelines.sharp_minima.sharpness import (
     interpolate,
     random_subspace,
     recompute_batchnorm,
     sharpness,
     subspace_coordinates,
-)  # noqa: E402
+)
 
 log = logging.getLogger(__name__)
 
