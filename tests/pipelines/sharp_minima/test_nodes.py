@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -6,7 +7,13 @@ import yaml
 from iclr17.common.raw_data import RawDataError, RawFileDataset, RawFileGroupDataset
 from iclr17.pipelines.sharp_minima import nodes
 from iclr17.pipelines.sharp_minima.model import C1, F1, build_network
-from iclr17.pipelines.sharp_minima.sharpness import box_bounds, interpolate, random_subspace, sharpness
+from iclr17.pipelines.sharp_minima.sharpness import (
+    box_bounds,
+    interpolate,
+    random_subspace,
+    sharpness,
+    subspace_coordinates,
+)
 from tests.conftest import ROOT
 
 CATALOG = yaml.safe_load((ROOT / "conf/base/catalog_sharp_minima.yml").read_text())
@@ -109,6 +116,17 @@ def test_the_box_constraint_is_respected():
         box_bounds(x, 0.0)
 
 
+def test_subspace_coordinates_equal_the_pseudo_inverse():
+    x = np.random.default_rng(1).standard_normal(5000)
+    A = random_subspace(5000, 20, seed=0)  # float32, well conditioned: the normal equations
+    expected = np.linalg.pinv(A.astype(np.float64)) @ x
+    assert subspace_coordinates(x, A) == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert subspace_coordinates(x, None) is x
+    # rank-deficient A (a repeated column): the SVD fallback gives the minimum-norm solution
+    B = np.hstack([A[:, :3], A[:, :1]]).astype(np.float64)
+    assert subspace_coordinates(x, B) == pytest.approx(np.linalg.pinv(B) @ x, rel=1e-6, abs=1e-9)
+
+
 def test_interpolation_endpoints_reproduce_the_two_models(mnist):
     data, _ = mnist
     small = {k: v[:2000] for k, v in data.items()}
@@ -167,3 +185,38 @@ def test_parametric_plot_recomputes_batchnorm_and_stays_finite(mnist):
     assert linear.train_loss[1] == pytest.approx(runs["sb"][0]["train_loss"], rel=1e-6)
     with pytest.raises(ValueError):
         nodes.parametric_plot(runs, small, net, {"alphas": alphas, "seed": 0, "batchnorm": "none"})
+
+
+def test_parametric_plot_is_the_same_on_two_workers(mnist):
+    data, _ = mnist
+    small = {k: v[:1500] for k, v in data.items()}
+    cfg = {"lr": 1e-3, "max_epochs": 1, "patience": 1, "min_improvement": 0.0}
+    net = {"name": "f1", "hidden": [16]}
+    runs = {"sb": [nodes.train_network(small, net, cfg, 100, 0, "cpu")],
+            "lb": [nodes.train_network(small, net, cfg, 750, 0, "cpu")]}
+    plot = {"alphas": {"start": -1.0, "stop": 2.0, "num": 5}, "seed": 0, "batchnorm": "recompute"}
+    one, _ = nodes.parametric_plot(runs, small, net, {**plot, "workers": 1})
+    two, _ = nodes.parametric_plot(runs, small, net, {**plot, "workers": 2})
+    assert one.alpha.tolist() == pytest.approx([-1.0, -0.25, 0.5, 1.25, 2.0])
+    pd.testing.assert_frame_equal(one, two, rtol=1e-6)
+
+
+def test_batch_sweep_reuses_the_sb_lb_runs_of_its_seed(mnist):
+    data, _ = mnist
+    small = {k: v[:1200] for k, v in data.items()}
+    training = {"lr": 1e-3, "small_batch": 100, "large_batch": 600, "seeds": 1, "max_epochs": 1, "patience": 1,
+                "min_improvement": 0.0, "device": "cpu", "workers": 1}
+    net = {"name": "f1", "hidden": [16]}
+    runs = nodes.train_regimes(small, net, training)
+    runs["lb"][0] = {**runs["lb"][0], "test_acc": -1.0}  # a marker: a retrained run would not carry it
+    sweep = {"batch_sizes": [100, 300, 600], "seed": 0, "max_epochs": 1}
+    table, _ = nodes.batch_size_sweep(small, net, training, sweep, runs)
+    assert table.batch_size.tolist() == [100, 300, 600]
+    assert table.source.tolist() == ["sb run", "sweep", "lb run"]
+    assert table.test_acc[0] == runs["sb"][0]["test_acc"] and table.test_acc[2] == -1.0
+    # the reused SB run is what the sweep would have trained: training is deterministic per seed
+    again = nodes.train_network(small, net, training, 100, 0, "cpu")
+    assert again["test_acc"] == runs["sb"][0]["test_acc"] and again["train_loss"] == runs["sb"][0]["train_loss"]
+    # another seed or epoch bound: nothing is reused
+    other, _ = nodes.batch_size_sweep(small, net, training, {**sweep, "seed": 1}, runs)
+    assert set(other.source) == {"sweep"}

@@ -289,26 +289,38 @@ def sharpness_table(runs: dict, data: dict, network: dict, cfg: dict) -> pd.Data
     return pd.DataFrame([r for model_rows in rows for r in model_rows])
 
 
-def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[pd.DataFrame, plt.Figure]:
-    """Loss and accuracy along alpha * x_LB + (1 - alpha) * x_SB (Figure 3), for one seed's pair.
-    ``batchnorm: recompute`` re-estimates the batch-norm statistics on the training set at every
-    alpha (interpolated statistics go negative outside [0, 1]); ``interpolate`` keeps them linear."""
-    cfg = check_keys(cfg, "sharp_minima.parametric", ("alphas", "seed", "batchnorm"))
-    if cfg["batchnorm"] not in ("recompute", "interpolate"):
-        raise ValueError(f"parametric.batchnorm must be 'recompute' or 'interpolate', got {cfg['batchnorm']!r}")
-    sb = next(r for r in runs["sb"] if r["seed"] == cfg["seed"])
-    lb = next(r for r in runs["lb"] if r["seed"] == cfg["seed"])
+def _parametric_points(alphas: list[float], sb_state: dict, lb_state: dict, network: dict, data: dict,
+                       batchnorm: str) -> list[dict]:
+    """Train/test loss and accuracy at each alpha of one chunk (a worker's share of the plot)."""
     model = build_network(**network)
     x_train = data["x_train"]
     rows = []
-    for alpha in np.linspace(**cfg["alphas"]):
-        model.load_state_dict(interpolate(lb["state"], sb["state"], float(alpha)))
-        if cfg["batchnorm"] == "recompute":
+    for alpha in alphas:
+        model.load_state_dict(interpolate(lb_state, sb_state, float(alpha)))
+        if batchnorm == "recompute":
             recompute_batchnorm(model, (_as_float(x_train[i : i + 10_000]) for i in range(0, len(x_train), 10_000)))
         train_loss, train_acc = evaluate(model, data["x_train"], data["y_train"])
         test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
         rows.append({"alpha": float(alpha), "train_loss": train_loss, "test_loss": test_loss,
                      "train_acc": train_acc, "test_acc": test_acc})
+    return rows
+
+
+def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[pd.DataFrame, plt.Figure]:
+    """Loss and accuracy along alpha * x_LB + (1 - alpha) * x_SB (Figure 3), for one seed's pair.
+    ``batchnorm: recompute`` re-estimates the batch-norm statistics on the training set at every
+    alpha (interpolated statistics go negative outside [0, 1]); ``interpolate`` keeps them linear.
+    The alphas are split into one contiguous chunk per worker process."""
+    cfg = check_keys(cfg, "sharp_minima.parametric", ("alphas", "seed", "batchnorm"), ("workers",))
+    if cfg["batchnorm"] not in ("recompute", "interpolate"):
+        raise ValueError(f"parametric.batchnorm must be 'recompute' or 'interpolate', got {cfg['batchnorm']!r}")
+    sb = next(r for r in runs["sb"] if r["seed"] == cfg["seed"])
+    lb = next(r for r in runs["lb"] if r["seed"] == cfg["seed"])
+    alphas = np.linspace(**cfg["alphas"]).tolist()
+    workers = resolve_workers(cfg.get("workers", 1), len(alphas), torch.device("cpu"))
+    chunks = [c.tolist() for c in np.array_split(alphas, workers)]
+    jobs = [(chunk, sb["state"], lb["state"], dict(network), data, cfg["batchnorm"]) for chunk in chunks]
+    rows = [r for chunk_rows in map_jobs(_parametric_points, jobs, workers, desc="parametric plot") for r in chunk_rows]
     table = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.semilogy(table.alpha, table.train_loss, "b-", label="train loss")
@@ -325,17 +337,31 @@ def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[p
     return table, fig
 
 
-def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict) -> tuple[pd.DataFrame, plt.Figure]:
-    """Test accuracy against batch size, same stopping rule, one random start per size."""
+def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict, runs: dict) -> tuple[pd.DataFrame, plt.Figure]:
+    """Test accuracy against batch size, same stopping rule, one random start per size.  A size
+    the SB/LB training already ran at the sweep's seed and epoch bound is taken from ``runs``
+    (training is deterministic given the seed, so retraining it would repeat the same numbers);
+    the table's ``source`` column says which rows these are."""
     cfg = check_keys(cfg, "sharp_minima.batch_sweep", ("batch_sizes", "seed", "max_epochs"))
     train = {**check_keys(training, "sharp_minima.training", TRAIN_KEYS), "max_epochs": cfg["max_epochs"]}
     n = len(data["x_train"])
     sizes = [resolve_batch(b, n) for b in cfg["batch_sizes"]]
-    jobs = [(data, dict(network), train, b, cfg["seed"], train["device"]) for b in sizes]
+    done = {}
+    if cfg["max_epochs"] == training["max_epochs"]:
+        for regime in ("sb", "lb"):
+            for r in runs[regime]:
+                if r["seed"] == cfg["seed"]:
+                    done[r["batch_size"]] = (regime, r)
+    todo = [b for b in sizes if b not in done]
+    jobs = [(data, dict(network), train, b, cfg["seed"], train["device"]) for b in todo]
     workers = resolve_workers(train["workers"], len(jobs), pick_device(train["device"]))
-    out = map_jobs(train_network, jobs, workers, desc="batch-size sweep")
-    table = pd.DataFrame([{"batch_size": r["batch_size"], "epochs": r["epochs"], "train_acc": r["train_acc"],
-                           "test_acc": r["test_acc"]} for r in out])
+    trained = dict(zip(todo, map_jobs(train_network, jobs, workers, desc="batch-size sweep")))
+    table = pd.DataFrame([
+        {"batch_size": b, "epochs": r["epochs"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
+         "source": f"{done[b][0]} run" if b in done else "sweep"}
+        for b in sizes
+        for r in [done[b][1] if b in done else trained[b]]
+    ])
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogx(table.batch_size, table.test_acc, "o-", label="test")
     ax.semilogx(table.batch_size, table.train_acc, "s--", label="train")
