@@ -220,3 +220,25 @@ def test_batch_sweep_reuses_the_sb_lb_runs_of_its_seed(mnist):
     # another seed or epoch bound: nothing is reused
     other, _ = nodes.batch_size_sweep(small, net, training, {**sweep, "seed": 1}, runs)
     assert set(other.source) == {"sweep"}
+
+
+def test_distance_from_start_rebuilds_x0_from_the_seed(mnist):
+    data, _ = mnist
+    small = {k: v[:1000] for k, v in data.items()}
+    net = {"name": "f1", "hidden": [16, 16]}
+    start, _ = nodes.initial_network(net, 3)
+    untrained = {"seed": 3, "state": start.state_dict()}
+    assert nodes.distance_from_start(untrained, net) == 0.0
+    cfg = {"lr": 1e-3, "max_epochs": 1, "patience": 1, "min_improvement": 0.0}
+    run = nodes.train_network(small, net, cfg, 100, 3, "cpu")
+    step = torch.cat([(run["state"][k] - v).flatten() for k, v in start.named_parameters()])
+    assert nodes.distance_from_start(run, net) == pytest.approx(step.norm().item(), rel=1e-6)
+    table = nodes.accuracy_table({"sb": [run], "lb": [{**run, "state": start.state_dict()}]}, net)
+    assert table.distance_from_start.tolist()[1] == 0.0 and table.distance_from_start[0] > 0
+
+
+def test_f1_without_batchnorm():
+    plain = F1(hidden=(8, 8), batchnorm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in F1(hidden=(8, 8)).modules()) == 2
+    assert plain(torch.rand(3, 1, 28, 28)).shape == (3, 10)

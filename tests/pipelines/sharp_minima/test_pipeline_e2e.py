@@ -23,6 +23,10 @@ def test_sharp_minima_runs_end_to_end_and_is_tracked(test_env):
     rows = json.loads((out / "paper_vs_run.json").read_text())
     assert rows[0]["metric"] == "F1 train accuracy SB (Table 2)" and rows[0]["paper"] == 99.66
     assert any("Table4" in r["metric"] for r in rows)
+    [distance] = [r for r in rows if r["metric"].startswith("F1 distance from the start")]
+    acc = pd.read_csv(out / "accuracy_table.csv")
+    by_seed = acc.pivot(index="seed", columns="regime", values="distance_from_start")
+    assert distance["run"] == pytest.approx((by_seed.sb / by_seed.lb).mean()) and (acc.distance_from_start > 0).all()
     sharp = pd.read_csv(out / "sharpness_table.csv")
     assert len(sharp) == 2 * 2 * 2 * 2  # regimes x seeds x spaces x epsilons
     assert (sharp.sharpness >= 0).all() and (sharp.f_max >= sharp.f0).all()

@@ -16,14 +16,18 @@ from torch import nn
 
 
 class F1(nn.Module):
-    def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (512,) * 5, n_classes: int = 10):
+    """``batchnorm=False`` drops the batch-norm layers (an ablation: whether the paper's F1 had
+    them is in its Appendix B, which could not be read here)."""
+
+    def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (512,) * 5, n_classes: int = 10,
+                 batchnorm: bool = True):
         super().__init__()
         if not hidden or any(h < 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU()]
+            layers += [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if batchnorm else []), nn.ReLU()]
             width = h
         layers.append(nn.Linear(width, n_classes))
         self.net = nn.Sequential(*layers)

@@ -150,13 +150,20 @@ def resolve_batch(batch: int | float, n_train: int) -> int:
     return int(batch)
 
 
+def initial_network(network: dict, seed: int) -> tuple[torch.nn.Module, torch.Generator]:
+    """The random start x0 of ``seed`` (and the generator that then shuffles the batches): SB and
+    LB runs of one seed start from the same point, and x0 can be rebuilt from the seed alone."""
+    gen = seed_everything(seed)
+    return build_network(**network), gen
+
+
 def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: int, device: str) -> dict:
     """ADAM from a random start until the epoch's mean training loss has not improved by
     ``min_improvement`` (relative) for ``patience`` epochs, or ``max_epochs``.  Returns the final
     weights, the per-epoch history and the final eval-mode train/test loss and accuracy."""
     dev = pick_device(device)
-    gen = seed_everything(seed)
-    model = build_network(**network).to(dev)
+    model, gen = initial_network(network, seed)
+    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     x_train, y_train = data["x_train"], data["y_train"]
     n = len(x_train)
@@ -220,12 +227,22 @@ def train_regimes(data: dict, network: dict, training: dict) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def accuracy_table(runs: dict) -> pd.DataFrame:
+def distance_from_start(run: dict, network: dict) -> float:
+    """||x* - x0||: the Euclidean distance the weights (not the batch-norm statistics) travelled
+    from the run's random start, rebuilt from its seed."""
+    start, _ = initial_network(network, run["seed"])
+    return float(sum(((run["state"][name].double() - p.detach().double()) ** 2).sum()
+                     for name, p in start.named_parameters()) ** 0.5)
+
+
+def accuracy_table(runs: dict, network: dict) -> pd.DataFrame:
+    """One row per trained model, with its distance from the random start (Keskar et al.
+    report ||x_SB - x0|| / ||x_LB - x0|| between 3 and 10)."""
     return pd.DataFrame(
         [
             {"regime": regime, "seed": r["seed"], "batch_size": r["batch_size"], "epochs": r["epochs"],
              "train_loss": r["train_loss"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
-             "seconds": r["seconds"], "device": r["device"]}
+             "distance_from_start": distance_from_start(r, network), "seconds": r["seconds"], "device": r["device"]}
             for regime in ("sb", "lb")
             for r in runs[regime]
         ]
@@ -398,6 +415,13 @@ def summarise(accuracy: pd.DataFrame, sharp: pd.DataFrame, runs: dict, paper: di
                 rows.append(row(f"F1 sharpness {regime.upper()} eps={eps:g}, {what} ({table.title()})", ref[0], mean, "",
                                 f"mean ± sd: {mean:.2f} ± {sd:.2f}" + (f" (paper ± {ref[1]})" if ref[1] is not None else ""), sd=sd))
                 metrics[f"sharpness_{space}_{regime}_eps{eps:.0e}"] = mean
+    if "distance_from_start" in accuracy:
+        by_seed = accuracy.pivot(index="seed", columns="regime", values="distance_from_start").dropna()
+        mean, sd = _mean_sd(by_seed.sb / by_seed.lb)
+        rows.append(row("F1 distance from the start, ||x_SB - x0|| / ||x_LB - x0||", None, mean, "x",
+                        f"mean ± sd over {len(by_seed)} seeds: {mean:.2f} ± {sd:.2f}; the paper reports 3 to 10 "
+                        "for its networks", sd=sd))
+        metrics["distance_ratio_sb_lb"] = mean
     ratio = metrics.get("sharpness_full_lb_eps1e-03", np.nan) / metrics.get("sharpness_full_sb_eps1e-03", np.nan)
     paper_ratio = paper["table3"]["lb_eps1e-03"][0] / paper["table3"]["sb_eps1e-03"][0]
     rows.append(row("F1 sharpness ratio LB/SB, eps=1e-3, full space", paper_ratio, float(ratio), "x", "target >= 20"))

@@ -22,7 +22,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             _n(nodes.batch_size_sweep, [f"{s}.mnist", f"params:{s}.network", f"params:{s}.training", f"params:{s}.batch_sweep",
                                         f"{s}.runs"],
                [f"{s}.batch_sweep_table", f"{s}.batch_sweep_plot"], "batch_size_sweep", "training"),
-            _n(nodes.accuracy_table, f"{s}.runs", f"{s}.accuracy_table", "accuracy_table", "evaluation"),
+            _n(nodes.accuracy_table, [f"{s}.runs", f"params:{s}.network"], f"{s}.accuracy_table", "accuracy_table",
+               "evaluation"),
             _n(nodes.sharpness_table, [f"{s}.runs", f"{s}.mnist", f"params:{s}.network", f"params:{s}.sharpness"],
                f"{s}.sharpness_table", "sharpness", "evaluation"),
             _n(nodes.parametric_plot, [f"{s}.runs", f"{s}.mnist", f"params:{s}.network", f"params:{s}.parametric"],
@@ -41,6 +42,7 @@ def create_cifar_pipeline(**kwargs) -> Pipeline:
                "assemble_cifar10", "data_prep"),
             _n(nodes.train_regimes, [f"{s}.cifar10", f"params:{s}.cifar.network", f"params:{s}.cifar.training"],
                f"{s}.cifar_runs", "train_c1_sb_lb", "training"),
-            _n(nodes.accuracy_table, f"{s}.cifar_runs", f"{s}.cifar_accuracy_table", "c1_accuracy_table", "evaluation"),
+            _n(nodes.accuracy_table, [f"{s}.cifar_runs", f"params:{s}.cifar.network"], f"{s}.cifar_accuracy_table",
+               "c1_accuracy_table", "evaluation"),
         ]
     )
