@@ -125,11 +125,16 @@ def test_env(_mlflow_template, tmp_path_factory, mirror) -> TestEnvProject:
     return TestEnvProject(root, f"sqlite:///{root / 'mlflow.db'}")
 
 
-@pytest.fixture(scope="module")
-def toy_lm_corpus():
-    """A random 20-type corpus for language-model node tests."""
+def random_lm_corpus(vocab_size: int, train_tokens: int, eval_tokens: int) -> dict:
+    """A corpus of uniformly random token ids in the shape the language-model nodes take."""
     import numpy as np
 
     rng = np.random.default_rng(0)
-    return {"vocab": [str(i) for i in range(20)], "train": rng.integers(0, 20, 400),
-            "valid": rng.integers(0, 20, 100), "test": rng.integers(0, 20, 100)}
+    return {"vocab": [str(i) for i in range(vocab_size)], "train": rng.integers(0, vocab_size, train_tokens),
+            "valid": rng.integers(0, vocab_size, eval_tokens), "test": rng.integers(0, vocab_size, eval_tokens)}
+
+
+@pytest.fixture(scope="module")
+def toy_lm_corpus():
+    """A random 20-type corpus for language-model node tests."""
+    return random_lm_corpus(20, 400, 100)

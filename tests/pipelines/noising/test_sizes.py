@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from iclr17.pipelines.noising import nodes
-from tests.conftest import ROOT
+from tests.conftest import ROOT, random_lm_corpus
 
 PARAMS = yaml.safe_load((ROOT / "conf/base/parameters_noising.yml").read_text())["noising"]
 VOCAB = 10_000  # PTB
@@ -16,10 +16,8 @@ VOCAB = 10_000  # PTB
 def test_gpu_size_trains_one_noised_step_from_the_base_configuration(size):
     cfg = PARAMS["sizes"][size]
     train = cfg["training"]
-    rng = np.random.default_rng(0)
     tokens = train["batch_size"] * train["bptt"] + 1  # one BPTT window
-    corpus = {"vocab": [f"w{i}" for i in range(VOCAB)], "train": rng.integers(0, VOCAB, tokens),
-              "valid": rng.integers(0, VOCAB, 200), "test": rng.integers(0, VOCAB, 200)}
+    corpus = random_lm_corpus(VOCAB, tokens, 200)
     stats, _ = nodes.noising_statistics(corpus)
     sizes = {size: {**cfg, "training": {**train, "epochs": 1}}}
     weights, record = nodes.train_scheme("bigram_kn", corpus, stats, size, sizes, PARAMS["runs"], 0, "cpu")

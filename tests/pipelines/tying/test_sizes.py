@@ -6,16 +6,10 @@ import pytest
 import yaml
 
 from iclr17.pipelines.tying import nodes
-from tests.conftest import ROOT
+from tests.conftest import ROOT, random_lm_corpus
 
 PARAMS = yaml.safe_load((ROOT / "conf/base/parameters_tying.yml").read_text())["tying"]
 VOCAB = 10_000  # PTB
-
-
-def _ptb_sized_corpus(tokens: int) -> dict:
-    rng = np.random.default_rng(0)
-    return {"vocab": [f"w{i}" for i in range(VOCAB)], "train": rng.integers(0, VOCAB, tokens),
-            "valid": rng.integers(0, VOCAB, 200), "test": rng.integers(0, VOCAB, 200)}
 
 
 @pytest.mark.parametrize("size", ["medium", "large"])
@@ -25,7 +19,7 @@ def test_gpu_size_trains_one_step_from_the_base_configuration(size):
     # one BPTT window of the configured batch and unroll, one epoch; everything else as configured
     tokens = train["batch_size"] * train["bptt"] + 1
     sizes = {size: {**cfg, "training": {**train, "epochs": 1}}}
-    weights, record = nodes.train_variant("real", _ptb_sized_corpus(tokens), size, sizes, PARAMS["variants"], 0, "cpu")
+    weights, record = nodes.train_variant("real", random_lm_corpus(VOCAB, tokens, 200), size, sizes, PARAMS["variants"], 0, "cpu")
     assert record["model"]["hidden"] == {"medium": 650, "large": 1500}[size]
     assert len(record["history"]) == 1 and np.isfinite(record["history"][0]["valid_ppl"])
     assert weights["embedding.weight"].shape == (VOCAB, record["model"]["hidden"])
