@@ -58,8 +58,40 @@ class C1(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_network(name: str, **kwargs) -> nn.Module:
+INITS = ("torch", "glorot_uniform")
+
+
+def set_framework_defaults(model: nn.Module, init: str = "torch", bn_momentum: float | None = None,
+                           bn_eps: float | None = None) -> nn.Module:
+    """Re-initialise ``model`` the way another framework would.  The paper's code is Keras 1.x,
+    whose Dense/Convolution layers start from Glorot-uniform weights and zero biases, and whose
+    BatchNormalization keeps running statistics with momentum 0.99 (PyTorch's ``momentum`` is
+    the weight of the new batch, so 0.01) and epsilon 1e-3; PyTorch's defaults are Kaiming-uniform
+    (a=sqrt(5)) weights, 0.1 and 1e-5.  ``None`` leaves the PyTorch value."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if bn_momentum is not None and not 0 < bn_momentum <= 1:
+        raise ValueError(f"bn_momentum is the new batch's weight, in (0, 1]; got {bn_momentum}")
+    if bn_eps is not None and bn_eps <= 0:
+        raise ValueError(f"bn_eps must be positive, got {bn_eps}")
+    for m in model.modules():
+        if init == "glorot_uniform" and isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if bn_momentum is not None:
+                m.momentum = bn_momentum
+            if bn_eps is not None:
+                m.eps = bn_eps
+    return model
+
+
+def build_network(name: str, init: str = "torch", bn_momentum: float | None = None,
+                  bn_eps: float | None = None, **kwargs) -> nn.Module:
+    """The network ``name`` with its keyword arguments; ``init``, ``bn_momentum`` and ``bn_eps``
+    as in :func:`set_framework_defaults`."""
     networks = {"f1": F1, "c1": C1}
     if name not in networks:
         raise ValueError(f"network must be one of {sorted(networks)}, got {name!r}")
-    return networks[name](**kwargs)
+    return set_framework_defaults(networks[name](**kwargs), init, bn_momentum, bn_eps)

@@ -52,6 +52,7 @@ MNIST_FILES = {
 }
 TRAIN_KEYS = ("lr", "small_batch", "large_batch", "seeds", "max_epochs", "patience", "min_improvement",
               "device", "workers")
+TRAIN_OPTIONAL = ("restore_best",)
 
 # ----------------------------------------------------------------------------------------------
 # data prep
@@ -159,15 +160,20 @@ def initial_network(network: dict, seed: int) -> tuple[torch.nn.Module, torch.Ge
 
 def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: int, device: str) -> dict:
     """ADAM from a random start until the epoch's mean training loss has not improved by
-    ``min_improvement`` (relative) for ``patience`` epochs, or ``max_epochs``.  Returns the final
-    weights, the per-epoch history and the final eval-mode train/test loss and accuracy."""
+    ``min_improvement`` (relative) for ``patience`` epochs, or ``max_epochs``.  With
+    ``restore_best`` the weights (and batch-norm statistics) of the epoch with the lowest mean
+    training loss are kept, so a run that stops inside an ADAM loss spike is not judged by it.
+    Returns those weights, the per-epoch history, ``best_epoch`` and the eval-mode train/test loss
+    and accuracy of the returned weights."""
     dev = pick_device(device)
     model, gen = initial_network(network, seed)
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     x_train, y_train = data["x_train"], data["y_train"]
     n = len(x_train)
+    restore = bool(cfg.get("restore_best", False))
     history, best, stale, start = [], float("inf"), 0, time.perf_counter()
+    lowest, best_epoch, best_state = float("inf"), 0, None
     for epoch in range(1, cfg["max_epochs"] + 1):
         model.train()
         order = torch.randperm(n, generator=gen).numpy()
@@ -187,18 +193,26 @@ def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: i
         _, test_acc = evaluate(model, data["x_test"], data["y_test"])
         history.append({"epoch": epoch, "train_loss": train_loss, "test_acc": test_acc,
                         "seconds": time.perf_counter() - start})
+        if train_loss < lowest:
+            lowest, best_epoch = train_loss, epoch
+            if restore:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if train_loss < best * (1.0 - cfg["min_improvement"]):
             best, stale = train_loss, 0
         else:
             stale += 1
             if stale >= cfg["patience"]:
                 break
+    if restore and best_epoch != len(history):
+        model.load_state_dict(best_state)
     train_loss, train_acc = evaluate(model, x_train, y_train)
     test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
     return {
         "seed": seed,
         "batch_size": batch_size,
         "epochs": len(history),
+        "best_epoch": best_epoch,
+        "restored_best": restore and best_epoch != len(history),
         "history": history,
         "train_loss": train_loss,
         "train_acc": train_acc,
@@ -212,7 +226,7 @@ def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: i
 
 def train_regimes(data: dict, network: dict, training: dict) -> dict:
     """SB and LB, ``seeds`` random starts each, seeds spread over worker processes."""
-    cfg = check_keys(training, "sharp_minima.training", TRAIN_KEYS)
+    cfg = check_keys(training, "sharp_minima.training", TRAIN_KEYS, TRAIN_OPTIONAL)
     n = len(data["x_train"])
     batches = {"sb": resolve_batch(cfg["small_batch"], n), "lb": resolve_batch(cfg["large_batch"], n)}
     seeds = list(range(cfg["seeds"])) if isinstance(cfg["seeds"], int) else list(cfg["seeds"])
@@ -241,7 +255,7 @@ def accuracy_table(runs: dict, network: dict) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"regime": regime, "seed": r["seed"], "batch_size": r["batch_size"], "epochs": r["epochs"],
-             "train_loss": r["train_loss"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
+             "best_epoch": r.get("best_epoch", r["epochs"]), "train_loss": r["train_loss"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
              "distance_from_start": distance_from_start(r, network), "seconds": r["seconds"], "device": r["device"]}
             for regime in ("sb", "lb")
             for r in runs[regime]
@@ -360,7 +374,8 @@ def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict, runs:
     (training is deterministic given the seed, so retraining it would repeat the same numbers);
     the table's ``source`` column says which rows these are."""
     cfg = check_keys(cfg, "sharp_minima.batch_sweep", ("batch_sizes", "seed", "max_epochs"))
-    train = {**check_keys(training, "sharp_minima.training", TRAIN_KEYS), "max_epochs": cfg["max_epochs"]}
+    train = {**check_keys(training, "sharp_minima.training", TRAIN_KEYS, TRAIN_OPTIONAL),
+             "max_epochs": cfg["max_epochs"]}
     n = len(data["x_train"])
     sizes = [resolve_batch(b, n) for b in cfg["batch_sizes"]]
     done = {}
