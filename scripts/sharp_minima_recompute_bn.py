@@ -18,8 +18,7 @@ import torch
 import yaml
 
 from iclr17.pipelines.sharp_minima.model import build_network
-from iclr17.pipelines.sharp_minima.nodes import _as_float, evaluate
-from iclr17.pipelines.sharp_minima.sharpness import recompute_batchnorm
+from iclr17.pipelines.sharp_minima.nodes import evaluate, recompute_training_batchnorm
 
 
 def main(root: str, network: dict) -> None:
@@ -27,7 +26,6 @@ def main(root: str, network: dict) -> None:
         data = pickle.load(f)
     with open(f"{root}/06_models/sharp_minima/runs.pkl", "rb") as f:
         runs = pickle.load(f)
-    x_train = data["x_train"]
     for regime in ("sb", "lb"):
         rows = []
         for run in runs[regime]:
@@ -35,7 +33,7 @@ def main(root: str, network: dict) -> None:
             model.load_state_dict(run["state"])
             running = evaluate(model, data["x_test"], data["y_test"])[1]
             fresh = copy.deepcopy(model)
-            recompute_batchnorm(fresh, (_as_float(x_train[i : i + 10_000]) for i in range(0, len(x_train), 10_000)))
+            recompute_training_batchnorm(fresh, data["x_train"])
             recomputed = evaluate(fresh, data["x_test"], data["y_test"])[1]
             rows.append((run["epochs"], run["train_acc"], running, recomputed))
             print(f"{regime} seed {run['seed']}: epochs {rows[-1][0]} train {rows[-1][1]:.2f} "

@@ -320,6 +320,11 @@ def sharpness_table(runs: dict, data: dict, network: dict, cfg: dict) -> pd.Data
     return pd.DataFrame([r for model_rows in rows for r in model_rows])
 
 
+def recompute_training_batchnorm(model: torch.nn.Module, x_train: np.ndarray, batch_size: int = 10_000) -> torch.nn.Module:
+    """Re-estimate ``model``'s batch-norm statistics on the whole training set, in chunks."""
+    return recompute_batchnorm(model, (_as_float(x_train[i : i + batch_size]) for i in range(0, len(x_train), batch_size)))
+
+
 def _parametric_points(alphas: list[float], sb_state: dict, lb_state: dict, network: dict, data: dict,
                        batchnorm: str) -> list[dict]:
     """Train/test loss and accuracy at each alpha of one chunk (a worker's share of the plot)."""
@@ -329,7 +334,7 @@ def _parametric_points(alphas: list[float], sb_state: dict, lb_state: dict, netw
     for alpha in alphas:
         model.load_state_dict(interpolate(lb_state, sb_state, float(alpha)))
         if batchnorm == "recompute":
-            recompute_batchnorm(model, (_as_float(x_train[i : i + 10_000]) for i in range(0, len(x_train), 10_000)))
+            recompute_training_batchnorm(model, x_train)
         train_loss, train_acc = evaluate(model, data["x_train"], data["y_train"])
         test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
         rows.append({"alpha": float(alpha), "train_loss": train_loss, "test_loss": test_loss,
