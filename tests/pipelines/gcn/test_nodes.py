@@ -146,3 +146,20 @@ def test_recurrence_propagation_equals_the_materialised_supports(model):
     net.eval()
     x = torch.rand(30, 6)
     assert torch.allclose(net(x, materialised), net(x, propagation), atol=1e-5)
+
+
+def test_early_stopping_watches_the_regularised_validation_loss(citeseer):
+    """The official rule compares ``model.loss`` on the validation nodes, L2 term included; the
+    recorded val_loss is that quantity, and ``stop_on: cross_entropy`` drops the term."""
+    base = dict(hidden=16, dropout=0.5, weight_decay=5e-4, lr=0.01, epochs=30, early_stopping=10, seeds=[0], device="cpu", workers=1)
+    reg = nodes.train_gcn(citeseer, {**base, "stop_on": "regularized"}, ["mlp"])["models"]["mlp"][0]
+    ce = nodes.train_gcn(citeseer, {**base, "stop_on": "cross_entropy"}, ["mlp"])["models"]["mlp"][0]
+    default = nodes.train_gcn(citeseer, base, ["mlp"])["models"]["mlp"][0]
+    assert [h["val_loss"] for h in default["history"]] == [h["val_loss"] for h in reg["history"]]
+    n = min(reg["epochs"], ce["epochs"])
+    gaps = [r["val_loss"] - c["val_loss"] for r, c in zip(reg["history"][:n], ce["history"][:n])]
+    # the same trajectory (same seed), shifted by 5e-4 * ||W0||^2 / 2 > 0
+    assert all(g > 0 for g in gaps)
+    assert [r["val_acc"] for r in reg["history"][:n]] == [c["val_acc"] for c in ce["history"][:n]]
+    with pytest.raises(ValueError, match="stop_on"):
+        nodes.train_gcn(citeseer, {**base, "stop_on": "accuracy"}, ["mlp"])

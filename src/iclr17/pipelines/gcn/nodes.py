@@ -206,6 +206,10 @@ def to_torch_sparse(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 _TRAIN_KEYS = ["hidden", "dropout", "weight_decay", "lr", "epochs", "early_stopping", "seeds", "device", "workers"]
+# What the early-stopping rule watches: the official code's ``model.loss`` on the validation nodes,
+# i.e. cross-entropy *plus* the first layer's L2 term ("regularized"), or cross-entropy alone.
+_STOP_ON = ("regularized", "cross_entropy")
+_TRAIN_OPTIONAL = ["stop_on"]
 
 
 def _masked_loss_acc(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> tuple[float, float]:
@@ -224,7 +228,12 @@ def train_one(
     return_hidden: bool = False,
 ) -> dict:
     """One GCN run as the official ``train.py``: Adam, L2 on the first layer only, and stop once
-    ``epoch > window`` and the validation loss exceeds the mean of the previous ``window`` ones."""
+    ``epoch > window`` and the validation loss exceeds the mean of the previous ``window`` ones.
+    The validation loss is the official ``model.loss`` on the validation nodes, weight-decay term
+    included, unless ``params["stop_on"] == "cross_entropy"``."""
+    stop_on = params.get("stop_on", "regularized")
+    if stop_on not in _STOP_ON:
+        raise ValueError(f"gcn.training.stop_on must be one of {_STOP_ON}, got {stop_on!r}")
     seed_everything(seed)
     n_classes = int(labels.max()) + 1
     model = GCN(features.shape[1], int(params["hidden"]), n_classes, len(supports), float(params["dropout"]))
@@ -248,7 +257,9 @@ def train_one(
         model.eval()
         with torch.no_grad():
             logits = model(features, supports)
-        val_loss, val_acc = _masked_loss_acc(logits, labels, split["val"])
+            val_loss, val_acc = _masked_loss_acc(logits, labels, split["val"])
+            if stop_on == "regularized":
+                val_loss += float(params["weight_decay"]) * float(model.first_layer_l2())
         epoch_times.append(time.perf_counter() - t0)
         history.append({"epoch": epoch, "train_loss": loss.item(), "val_loss": val_loss, "val_acc": val_acc})
         val_losses.append(val_loss)
@@ -275,7 +286,7 @@ def train_one(
 def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     """Every requested propagation model on one dataset, for every seed (seeds spread over
     single-threaded worker processes on the CPU)."""
-    p = check_keys(params, "gcn.training", _TRAIN_KEYS)
+    p = check_keys(params, "gcn.training", _TRAIN_KEYS, _TRAIN_OPTIONAL)
     unknown = set(models) - set(PROPAGATION_MODELS)
     if unknown:
         raise ValueError(f"unknown propagation model(s) {sorted(unknown)}; choose from {PROPAGATION_MODELS}")
