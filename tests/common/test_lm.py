@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from iclr17.common.config import ParameterError
 from iclr17.common.lm.data import (
     batchify,
     bptt_windows,
@@ -211,3 +212,18 @@ def test_plateau_schedule_decays_and_stops():
     assert history[-1]["lr"] <= 10.0
     with pytest.raises(ValueError, match="lr_decay.type"):
         train_language_model(model, corpus, {**CFG, "lr_decay": {"type": "cosine"}}, torch.device("cpu"))
+
+
+def test_switching_the_schedule_type_keeps_the_other_types_key_ignored():
+    """A plateau block overridden to ``type=after_epoch, start_epoch=2`` keeps its ``max_decays``:
+    tolerated and ignored; a key of neither type, or a missing one, is still an error."""
+    torch.manual_seed(0)
+    corpus = _toy_corpus()
+    model = LSTMLanguageModel(12, 8)
+    switched = {"type": "after_epoch", "rate": 0.5, "max_decays": 8, "start_epoch": 2}
+    _, history = train_language_model(model, corpus, {**CFG, "epochs": 3, "lr_decay": switched}, torch.device("cpu"))
+    assert [h["lr"] for h in history] == [2.0, 1.0, 0.5]
+    with pytest.raises(ParameterError, match="patience"):
+        train_language_model(model, corpus, {**CFG, "lr_decay": {**switched, "patience": 2}}, torch.device("cpu"))
+    with pytest.raises(ParameterError, match="start_epoch"):
+        train_language_model(model, corpus, {**CFG, "lr_decay": {"type": "after_epoch", "rate": 0.5, "max_decays": 8}}, torch.device("cpu"))

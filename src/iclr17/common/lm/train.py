@@ -57,11 +57,13 @@ def learning_rate(schedule: dict, base_lr: float, epoch: int) -> float:
 
 
 def _check_schedule(schedule: dict) -> dict:
+    """Each type's keys are required; the other type's key is tolerated and ignored, so that one
+    ``--params`` override of ``type`` (plus the missing key) switches a configured schedule."""
     kind = schedule.get("type")
     if kind == "after_epoch":
-        return check_keys(schedule, "lr_decay", ("type", "start_epoch", "rate"))
+        return check_keys(schedule, "lr_decay", ("type", "start_epoch", "rate"), ("max_decays",))
     if kind == "plateau":
-        return check_keys(schedule, "lr_decay", ("type", "rate", "max_decays"))
+        return check_keys(schedule, "lr_decay", ("type", "rate", "max_decays"), ("start_epoch",))
     raise ValueError(f"lr_decay.type must be 'after_epoch' or 'plateau', got {kind!r}")
 
 
