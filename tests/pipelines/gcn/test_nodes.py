@@ -163,3 +163,18 @@ def test_early_stopping_watches_the_regularised_validation_loss(citeseer):
     assert [r["val_acc"] for r in reg["history"][:n]] == [c["val_acc"] for c in ce["history"][:n]]
     with pytest.raises(ValueError, match="stop_on"):
         nodes.train_gcn(citeseer, {**base, "stop_on": "accuracy"}, ["mlp"])
+
+
+def test_earliest_stop_is_the_official_one():
+    """Validation nodes duplicate the training nodes with the other label, so every step raises the
+    validation loss; the official loop (0-based ``epoch > window``) first stops at epoch window + 2."""
+    n = 10
+    features = sp.csr_matrix(np.vstack([np.eye(n), np.eye(n)]).astype(np.float32))
+    labels = np.r_[np.arange(n) % 2, 1 - np.arange(n) % 2]
+    graph = {"name": "toy", "features": features, "labels": labels, "adjacency": sp.csr_matrix((2 * n, 2 * n), dtype=np.float32),
+             "train": np.arange(n), "val": np.arange(n, 2 * n), "test": np.arange(n, 2 * n)}
+    p = dict(hidden=4, dropout=0.0, weight_decay=0.0, lr=0.05, epochs=50, early_stopping=3, seeds=[0], device="cpu", workers=1)
+    [run] = nodes.train_gcn(graph, p, ["mlp"])["models"]["mlp"]
+    val = [h["val_loss"] for h in run["history"]]
+    assert all(b > a for a, b in zip(val, val[1:]))  # the set-up does what it says
+    assert run["epochs"] == 3 + 2

@@ -228,7 +228,8 @@ def train_one(
     return_hidden: bool = False,
 ) -> dict:
     """One GCN run as the official ``train.py``: Adam, L2 on the first layer only, and stop once
-    ``epoch > window`` and the validation loss exceeds the mean of the previous ``window`` ones.
+    more than ``window + 1`` epochs have run and the validation loss exceeds the mean of the
+    previous ``window`` ones.
     The validation loss is the official ``model.loss`` on the validation nodes, weight-decay term
     included, unless ``params["stop_on"] == "cross_entropy"``."""
     stop_on = params.get("stop_on", "regularized")
@@ -263,7 +264,9 @@ def train_one(
         epoch_times.append(time.perf_counter() - t0)
         history.append({"epoch": epoch, "train_loss": loss.item(), "val_loss": val_loss, "val_acc": val_acc})
         val_losses.append(val_loss)
-        if epoch > window and val_losses[-1] > np.mean(val_losses[-(window + 1) : -1]):
+        # the official loop counts epochs from 0 and tests ``epoch > window``: the 12th epoch at
+        # the earliest for window 10
+        if epoch - 1 > window and val_losses[-1] > np.mean(val_losses[-(window + 1) : -1]):
             break
     model.eval()
     with torch.no_grad():
