@@ -290,6 +290,8 @@ def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     """Every requested propagation model on one dataset, for every seed (seeds spread over
     single-threaded worker processes on the CPU)."""
     p = check_keys(params, "gcn.training", _TRAIN_KEYS, _TRAIN_OPTIONAL)
+    if p.get("stop_on", "regularized") not in _STOP_ON:  # before any worker starts
+        raise ValueError(f"gcn.training.stop_on must be one of {_STOP_ON}, got {p['stop_on']!r}")
     unknown = set(models) - set(PROPAGATION_MODELS)
     if unknown:
         raise ValueError(f"unknown propagation model(s) {sorted(unknown)}; choose from {PROPAGATION_MODELS}")
