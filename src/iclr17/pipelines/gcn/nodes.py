@@ -231,8 +231,8 @@ def train_one(
     more than ``window + 1`` epochs have run and the validation loss exceeds the mean of the
     previous ``window`` ones.
     The validation loss is the official ``model.loss`` on the validation nodes, weight-decay term
-    included, unless ``params["stop_on"] == "cross_entropy"``."""
-    stop_on = params.get("stop_on", "regularized")  # checked by train_gcn
+    included, or the cross-entropy alone if ``params["stop_on"] == "cross_entropy"``."""
+    stop_on = params["stop_on"]  # defaulted and checked by train_gcn
     seed_everything(seed)
     n_classes = int(labels.max()) + 1
     model = GCN(features.shape[1], int(params["hidden"]), n_classes, len(supports), float(params["dropout"]))
@@ -288,7 +288,8 @@ def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     """Every requested propagation model on one dataset, for every seed (seeds spread over
     single-threaded worker processes on the CPU)."""
     p = check_keys(params, "gcn.training", _TRAIN_KEYS, _TRAIN_OPTIONAL)
-    if p.get("stop_on", "regularized") not in _STOP_ON:  # before any worker starts
+    p.setdefault("stop_on", "regularized")
+    if p["stop_on"] not in _STOP_ON:  # before any worker starts
         raise ValueError(f"gcn.training.stop_on must be one of {_STOP_ON}, got {p['stop_on']!r}")
     unknown = set(models) - set(PROPAGATION_MODELS)
     if unknown:
