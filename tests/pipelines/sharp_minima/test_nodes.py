@@ -11,6 +11,7 @@ from iclr17.pipelines.sharp_minima.sharpness import (
     box_bounds,
     interpolate,
     random_subspace,
+    recompute_batchnorm,
     sharpness,
     subspace_coordinates,
 )
@@ -277,6 +278,35 @@ def test_default_network_keeps_the_pytorch_initialisation():
     for bad in ({"init": "he"}, {"bn_momentum": 0.0}, {"bn_momentum": 1.5}, {"bn_eps": 0.0}):
         with pytest.raises(ValueError):
             build_network("f1", hidden=[16], **bad)
+
+
+def test_batch_statistics_normalise_every_batch_by_its_own_statistics_in_eval_mode():
+    torch.manual_seed(0)
+    net = build_network("f1", hidden=[32, 32], bn_stats="batch").eval()
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 2 and all(m.running_mean is None and not m.track_running_stats for m in norms)
+    assert not any("running" in k for k in net.state_dict())
+    x = torch.rand(50, 784)
+    # eval mode uses the batch's statistics: the first BN layer's output has zero mean over the batch
+    z = norms[0](net.net[0](x))
+    assert torch.allclose(z.mean(0), torch.zeros(32), atol=1e-5)
+    # so a sample's output depends on the batch it comes with, unlike with running statistics
+    assert not torch.allclose(net(x)[:10], net(x[:10]), atol=1e-4)
+    running = build_network("f1", hidden=[32, 32]).eval()
+    assert torch.allclose(running(x)[:10], running(x[:10]), atol=1e-5)
+    # training runs and the statistics re-estimation leave such a network alone
+    assert recompute_batchnorm(net, [x]) is net and not net.training
+    with pytest.raises(ValueError, match="bn_stats"):
+        build_network("f1", hidden=[16], bn_stats="moving")
+
+
+def test_train_network_with_batch_statistics(mnist):
+    data, _ = mnist
+    small = {k: v[:400] for k, v in data.items()}
+    cfg = {"lr": 1e-3, "max_epochs": 2, "patience": 2, "min_improvement": 0.0}
+    run = nodes.train_network(small, {"name": "f1", "hidden": [32, 32], "bn_stats": "batch"}, cfg, 100, 0, "cpu")
+    assert run["epochs"] == 2 and 0 <= run["test_acc"] <= 100 and np.isfinite(run["train_loss"])
+    assert not any("running" in k for k in run["state"])
 
 
 def test_restore_best_keeps_the_epoch_with_the_lowest_training_loss(mnist):

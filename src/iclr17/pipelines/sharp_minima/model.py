@@ -59,6 +59,20 @@ class C1(nn.Module):
 
 
 INITS = ("torch", "glorot_uniform")
+BN_STATS = ("running", "batch")
+
+
+def use_batch_statistics(model: nn.Module) -> nn.Module:
+    """Make every batch-norm layer normalise with the statistics of the batch it is given, in
+    training and in eval mode alike, and keep no running statistics: Keras 1.x's
+    ``BatchNormalization(mode=2)``, which every network of the paper's code uses
+    (keskarnitish/large-batch-training, ``network_zoo.py``).  Evaluation then depends on the
+    evaluation batch size (the paper's code evaluates in batches of 5,000)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+    return model
 
 
 def set_framework_defaults(model: nn.Module, init: str = "torch", bn_momentum: float | None = None,
@@ -88,10 +102,14 @@ def set_framework_defaults(model: nn.Module, init: str = "torch", bn_momentum: f
 
 
 def build_network(name: str, init: str = "torch", bn_momentum: float | None = None,
-                  bn_eps: float | None = None, **kwargs) -> nn.Module:
+                  bn_eps: float | None = None, bn_stats: str = "running", **kwargs) -> nn.Module:
     """The network ``name`` with its keyword arguments; ``init``, ``bn_momentum`` and ``bn_eps``
-    as in :func:`set_framework_defaults`."""
+    as in :func:`set_framework_defaults`; ``bn_stats="batch"`` as in :func:`use_batch_statistics`
+    (``"running"``: PyTorch's running statistics in eval mode)."""
     networks = {"f1": F1, "c1": C1}
     if name not in networks:
         raise ValueError(f"network must be one of {sorted(networks)}, got {name!r}")
-    return set_framework_defaults(networks[name](**kwargs), init, bn_momentum, bn_eps)
+    if bn_stats not in BN_STATS:
+        raise ValueError(f"bn_stats must be one of {BN_STATS}, got {bn_stats!r}")
+    model = set_framework_defaults(networks[name](**kwargs), init, bn_momentum, bn_eps)
+    return use_batch_statistics(model) if bn_stats == "batch" else model

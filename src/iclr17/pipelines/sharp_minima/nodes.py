@@ -128,7 +128,8 @@ def _as_float(x: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 10_000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (%) in eval mode (batch-norm running statistics)."""
+    """Mean cross-entropy and accuracy (%) in eval mode: batch norm with its running statistics,
+    or with each evaluation batch's own (``network.bn_stats: batch``)."""
     model.eval()
     device = next(model.parameters()).device
     loss, correct = 0.0, 0

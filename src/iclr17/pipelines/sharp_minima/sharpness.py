@@ -100,8 +100,12 @@ def interpolate(state_a: dict, state_b: dict, alpha: float) -> dict:
 def recompute_batchnorm(model: torch.nn.Module, batches) -> torch.nn.Module:
     """Replace every batch-norm layer's running statistics by their exact averages over ``batches``
     (an iterable of input tensors), the usual fix after moving weights (the statistics of x_SB and
-    x_LB do not belong to the weights in between).  Leaves the model in eval mode."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    x_LB do not belong to the weights in between).  Layers that keep no running statistics
+    (batch statistics at test time too) are left as they are.  Leaves the model in eval mode."""
+    norms = [m for m in model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return model.eval()
     saved = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
