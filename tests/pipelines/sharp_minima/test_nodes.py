@@ -294,7 +294,7 @@ def test_batch_statistics_normalise_every_batch_by_its_own_statistics_in_eval_mo
     assert not torch.allclose(net(x)[:10], net(x[:10]), atol=1e-4)
     running = build_network("f1", hidden=[32, 32]).eval()
     assert torch.allclose(running(x)[:10], running(x[:10]), atol=1e-5)
-    # training runs and the statistics re-estimation leave such a network alone
+    # re-estimating batch-norm statistics (the parametric plot's step) leaves such a network alone
     assert recompute_batchnorm(net, [x]) is net and not net.training
     with pytest.raises(ValueError, match="bn_stats"):
         build_network("f1", hidden=[16], bn_stats="moving")
