@@ -1,8 +1,9 @@
 """Keskar et al.'s networks.
 
-F1 (MNIST): 784 -> 5 x [Linear 512 -> BatchNorm -> ReLU] -> 10.  The paper's Appendix B could not
+F1 (MNIST): 784 -> 5 x [Linear 512 -> (BatchNorm) -> ReLU] -> 10.  The paper's Appendix B could not
 be read here; the sizes are those of Hoffer, Hubara & Soudry's (2017) re-run of Keskar's F1
-(github.com/eladhoffer/bigBatch, models/mnist_f1.py at 0c69f28), and the widths are a parameter.
+(github.com/eladhoffer/bigBatch, models/mnist_f1.py at 0c69f28), which has batch norm; the widths
+and the batch norm are parameters (the project's default has none: see docs/results.md).
 
 C1 (CIFAR-10, "shallownet" of the official keskarnitish/large-batch-training network_zoo.py):
 2 x [conv 64 5x5 -> BN -> ReLU -> maxpool 3/2], then FC 384 and FC 192, each with BN, ReLU and
@@ -16,8 +17,8 @@ from torch import nn
 
 
 class F1(nn.Module):
-    """``batchnorm=False`` drops the batch-norm layers (an ablation: whether the paper's F1 had
-    them is in its Appendix B, which could not be read here)."""
+    """``batchnorm=False`` drops the batch-norm layers (whether the paper's F1 had them is in its
+    Appendix B, which could not be read here)."""
 
     def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (512,) * 5, n_classes: int = 10,
                  batchnorm: bool = True):
