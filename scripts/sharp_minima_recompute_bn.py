@@ -6,7 +6,8 @@ average (e.g. Keras's momentum 0.99 with LB's 10 steps per epoch) from the minim
 
 DATA_ROOT is the run's data folder (``data`` by default, or the ``data_root`` it was given);
 the network parameters must be the run's, e.g.
-"{name: f1, hidden: [512,512,512,512,512], init: glorot_uniform, bn_momentum: 0.01, bn_eps: 0.001}".
+"{name: f1, hidden: [512,512,512,512,512], batchnorm: true, init: glorot_uniform, bn_momentum: 0.01, bn_eps: 0.001}"
+(the run must have had batch norm: the project's default F1 has none).
 """
 
 import copy
