@@ -16,7 +16,13 @@ from iclr17.common.lm.data import (
     ptb_corpus,
     tokenize,
 )
-from iclr17.common.lm.model import LSTMLanguageModel, augmented_loss, language_model_loss, variational_mask
+from iclr17.common.lm.model import (
+    LSTMLanguageModel,
+    augmented_loss,
+    augmented_target_stats,
+    language_model_loss,
+    variational_mask,
+)
 from iclr17.common.lm.train import evaluate, learning_rate, train_language_model
 from iclr17.common.raw_data import RawFileDataset
 
@@ -150,6 +156,31 @@ def test_augmented_loss_on_a_5_word_vocabulary():
         augmented_loss(logits, targets, emb, 0.0)
 
 
+def test_augmented_target_stats_hand_computed_and_limits():
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    tau = 0.5
+    entropies, selfs = [], []
+    for y in range(3):
+        sims = [float(emb[y] @ emb[j]) / tau for j in range(3)]
+        z = sum(math.exp(s) for s in sims)
+        q = [math.exp(s) / z for s in sims]
+        entropies.append(-sum(qi * math.log(qi) for qi in q))
+        selfs.append(q[y])
+    for chunk in (1, 2, 1000):  # chunking does not change the result
+        stats = augmented_target_stats(emb, tau, chunk=chunk)
+        assert stats["entropy"] == pytest.approx(sum(entropies) / 3, rel=1e-5)
+        assert stats["self_prob"] == pytest.approx(sum(selfs) / 3, rel=1e-5)
+        assert stats["entropy_fraction_of_uniform"] == pytest.approx(sum(entropies) / 3 / math.log(3), rel=1e-5)
+    # all-zero embeddings: a uniform target, whatever the temperature
+    flat = augmented_target_stats(torch.zeros(50, 4), 10.0)
+    assert flat["entropy_fraction_of_uniform"] == pytest.approx(1.0) and flat["self_prob"] == pytest.approx(1 / 50)
+    # far-apart orthogonal embeddings at a low temperature: the target is the word itself
+    sharp = augmented_target_stats(10.0 * torch.eye(6), 1.0)
+    assert sharp["self_prob"] > 0.999 and sharp["entropy"] < 0.01
+    with pytest.raises(ValueError):
+        augmented_target_stats(emb, 0.0)
+
+
 def test_total_loss_mixes_cross_entropy_and_augmented_loss():
     emb = torch.randn(5, 3)
     logits, targets = torch.randn(1, 4, 5), torch.randint(0, 5, (1, 4))
@@ -212,6 +243,30 @@ def test_plateau_schedule_decays_and_stops():
     assert history[-1]["lr"] <= 10.0
     with pytest.raises(ValueError, match="lr_decay.type"):
         train_language_model(model, corpus, {**CFG, "lr_decay": {"type": "cosine"}}, torch.device("cpu"))
+
+
+def test_a_diverged_epoch_stops_training_with_the_best_weights(monkeypatch):
+    """A validation perplexity above DIVERGENCE_FACTOR x the best so far (an SGD blow-up) stops the
+    run and says why; a blow-up in the first epoch, with nothing to fall back on, is an error."""
+    from iclr17.common.lm import train as train_module
+
+    torch.manual_seed(0)
+    corpus = _toy_corpus()
+    model = LSTMLanguageModel(12, 8)
+    valid = iter([30.0, 20.0, 25.0, 20.0 * train_module.DIVERGENCE_FACTOR + 1, 10.0])
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: next(valid))
+    _, history = train_language_model(model, corpus, {**CFG, "epochs": 5}, torch.device("cpu"))
+    assert [h["valid_ppl"] for h in history] == [30.0, 20.0, 25.0]  # the diverged epoch 4 is not kept
+    assert "diverged in epoch 4" in history[-1]["stopped"] and "stopped" not in history[0]
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: float("inf"))
+    with pytest.raises(FloatingPointError, match="diverged in epoch 1"):
+        train_language_model(LSTMLanguageModel(12, 8), corpus, CFG, torch.device("cpu"))
+    # the plateau schedule rolls back and decays instead of stopping
+    valid = iter([30.0, 200.0, 25.0])
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: next(valid))
+    plateau = {**CFG, "epochs": 3, "lr_decay": {"type": "plateau", "rate": 0.5, "max_decays": 3}}
+    _, history = train_language_model(LSTMLanguageModel(12, 8), corpus, plateau, torch.device("cpu"))
+    assert [h["lr"] for h in history] == [2.0, 2.0, 1.0] and not any("stopped" in h for h in history)
 
 
 def test_switching_the_schedule_type_keeps_the_other_types_key_ignored():

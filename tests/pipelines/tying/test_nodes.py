@@ -27,6 +27,7 @@ def test_train_and_evaluate_a_variant(corpus, variant):
     assert record["beta"] == (0.5 if variant == "real" else 0.0)
     results = nodes.evaluate_variant(corpus, weights, record, 2, "cpu")
     assert results["tied_storage"] is (variant == "real")
+    assert results["stopped"] is None  # no divergence on the toy corpus
     assert 1 < results["test_ppl"] < 100 and 1 < results["valid_ppl"] < 100
     assert results["n_parameters"] == record["n_parameters"]
     rows, md, metrics, fig = nodes.variant_summary(results, record, PAPER)
@@ -35,6 +36,12 @@ def test_train_and_evaluate_a_variant(corpus, variant):
     assert [p["step"] for p in metrics["valid_ppl"]] == [1, 2]
     assert metrics["final_test_ppl"]["value"] == pytest.approx(results["test_ppl"])
     assert "| small" in md
+    if variant == "real":  # how informative the augmented loss's targets were, logged for AL variants
+        assert 0 < results["al_target"]["entropy_fraction_of_uniform"] <= 1
+        assert metrics["al_target_self_prob"]["value"] == pytest.approx(results["al_target"]["self_prob"])
+        assert "AL target entropy" in rows[0]["note"]
+    else:
+        assert results["al_target"] is None and "al_target_self_prob" not in metrics
 
 
 def test_unknown_variant_size_and_keys_are_rejected(corpus):

@@ -141,6 +141,30 @@ def augmented_loss(logits: torch.Tensor, targets: torch.Tensor, embedding: torch
     return (log_target.exp() * (log_target - log_pred)).sum(-1).mean()
 
 
+@torch.no_grad()
+def augmented_target_stats(embedding: torch.Tensor, tau: float, chunk: int = 1000) -> dict:
+    """How informative the augmented loss's targets y~ = softmax(L u / tau) are, over every word
+    of the vocabulary as the target: mean entropy in nats (``log |V|`` means uniform, i.e. the
+    augmented loss only smooths towards uniform), that entropy as a fraction of ``log |V|``, and
+    the mean probability y~ puts on the target word itself."""
+    if tau <= 0:
+        raise ValueError(f"temperature must be positive, got {tau}")
+    emb = embedding.detach().float()
+    n = emb.size(0)
+    entropy, self_prob = emb.new_zeros(()), emb.new_zeros(())
+    for start in range(0, n, chunk):
+        log_p = F.log_softmax(emb[start : start + chunk] @ emb.t() / tau, dim=-1)
+        entropy -= (log_p.exp() * log_p).sum()
+        rows = torch.arange(log_p.size(0), device=emb.device)
+        self_prob += log_p[rows, rows + start].exp().sum()
+    mean_entropy = float(entropy) / n
+    return {
+        "entropy": mean_entropy,
+        "entropy_fraction_of_uniform": mean_entropy / math.log(n) if n > 1 else 0.0,
+        "self_prob": float(self_prob) / n,
+    }
+
+
 def language_model_loss(
     logits: torch.Tensor, targets: torch.Tensor, embedding: torch.Tensor, beta: float = 0.0, tau: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,6 +30,8 @@ from iclr17.common.lm.model import LSTMLanguageModel, detach_state, language_mod
 
 log = logging.getLogger(__name__)
 
+# an epoch whose validation perplexity exceeds this multiple of the best so far has diverged
+DIVERGENCE_FACTOR = 4.0
 TRAIN_KEYS = ("batch_size", "bptt", "lr", "epochs", "clip_norm", "lr_decay", "eval_batch_size")
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -111,9 +113,22 @@ def train_language_model(
             total += ce.item() * y.numel()
             count += y.numel()
         seconds = time.perf_counter() - start
-        if not math.isfinite(total):
-            raise FloatingPointError(f"{desc}: training loss diverged in epoch {epoch} (lr {lr})")
         valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
+        healthy = math.isfinite(total) and math.isfinite(valid_ppl)
+        if not healthy or valid_ppl > DIVERGENCE_FACTOR * best_ppl:
+            # an SGD blow-up (too high an lr for too long).  The plateau schedule rolls back to the
+            # best weights and decays by itself; a fixed schedule would spend its remaining epochs
+            # in a state it does not recover from, so it stops with the best epoch's weights
+            reason = (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(total / count):.4g}, "
+                      f"valid ppl {valid_ppl:.4g} against the best {best_ppl:.4g}; lower training.lr or "
+                      f"start the lr decay earlier")
+            if best_state is None:
+                raise FloatingPointError(f"{desc}: {reason}")
+            if schedule["type"] == "after_epoch":
+                best_epoch = min(history, key=lambda h: h["valid_ppl"])["epoch"]
+                log.warning("%s: %s; stopping with epoch %d's weights", desc, reason, best_epoch)
+                history[-1]["stopped"] = reason
+                break
         history.append(
             {
                 "epoch": epoch,

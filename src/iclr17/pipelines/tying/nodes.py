@@ -19,7 +19,7 @@ from iclr17.common.lm.evaluation import (
     history_metrics,
     learning_curves,
 )
-from iclr17.common.lm.model import LSTMLanguageModel
+from iclr17.common.lm.model import LSTMLanguageModel, augmented_target_stats
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
@@ -78,7 +78,10 @@ def train_variant(
 
 
 def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int, device: str) -> dict:
-    """Valid and test perplexity of the best epoch's weights, read as ``batch_size`` streams."""
+    """Valid and test perplexity of the best epoch's weights, read as ``batch_size`` streams; for
+    the augmented-loss variants also how informative its targets are at the trained embedding
+    (``al_target``: a mean entropy near ``log |V|`` means the augmented loss only smooths towards
+    uniform at this temperature)."""
     model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
     model.load_state_dict(weights)
     results = best_epoch_results(model, corpus, record["history"], record["training"]["bptt"], batch_size,
@@ -89,6 +92,7 @@ def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int,
         **results,
         "epochs_planned": record["training"]["epochs"],
         "tied_storage": model.decoder.weight.data_ptr() == model.embedding.weight.data_ptr(),
+        "al_target": augmented_target_stats(model.embedding.weight, record["tau"]) if record["augmented_loss"] else None,
         "train_seconds": record["wall_seconds"],
         "device": record["device"],
     }
@@ -105,6 +109,10 @@ def _rows(results: dict, paper: dict) -> list[dict]:
         f"{results['epochs_run']} epochs (best {results['best_epoch']}), {results['n_parameters'] / 1e6:.1f}M params, "
         f"{results['tokens_per_s']:.0f} tokens/s on {results['device']}"
     )
+    if results.get("al_target"):
+        note += f", AL target entropy {results['al_target']['entropy_fraction_of_uniform']:.1%} of uniform"
+    if results.get("stopped"):
+        note += f"; stopped early: {results['stopped']}"
     label = _label(results)
     return [
         row(f"{label} valid perplexity", paper_valid, results["valid_ppl"], "ppl", note),
@@ -127,6 +135,15 @@ def variant_summary(results: dict, record: dict, paper: dict) -> tuple[list[dict
             }
         )
     )
+    if results.get("al_target"):
+        metrics.update(
+            final_metrics(
+                {
+                    "al_target_entropy_fraction": results["al_target"]["entropy_fraction_of_uniform"],
+                    "al_target_self_prob": results["al_target"]["self_prob"],
+                }
+            )
+        )
     title = f"tying ({results['size']}, {VARIANT_LABELS.get(results['variant'], results['variant'])}): paper vs this run"
     return rows, to_markdown(rows, title), metrics, learning_curves({_label(record): record["history"]})
 
