@@ -24,7 +24,7 @@ def best_epoch_results(model: LSTMLanguageModel, corpus: dict, history: list[dic
         "test_ppl": evaluate(model, corpus["test"], batch_size, bptt, device),
         "best_epoch": best["epoch"],
         "epochs_run": len(history),
-        "stopped": next((h["stopped"] for h in history if "stopped" in h), None),  # a divergence, if any
+        "stopped": history[-1].get("stopped"),  # why training stopped early (a divergence), if it did
         "n_parameters": model.n_parameters(),
         "tokens_per_s": float(np.mean([h["tokens_per_s"] for h in history])),
     }

@@ -122,6 +122,14 @@ def detach_state(state):
     return [(h.detach(), c.detach()) for h, c in state]
 
 
+def augmented_log_targets(u: torch.Tensor, embedding: torch.Tensor, tau: float) -> torch.Tensor:
+    """log y~ = log_softmax(L u / tau) for each row u (a target word's embedding): the augmented
+    loss's target distribution over the vocabulary."""
+    if tau <= 0:
+        raise ValueError(f"temperature must be positive, got {tau}")
+    return F.log_softmax(u @ embedding.t() / tau, dim=-1)
+
+
 def augmented_loss(logits: torch.Tensor, targets: torch.Tensor, embedding: torch.Tensor, tau: float) -> torch.Tensor:
     """Inan et al.'s J_aug: mean over tokens of KL(y~ || y^), where
 
@@ -131,12 +139,9 @@ def augmented_loss(logits: torch.Tensor, targets: torch.Tensor, embedding: torch
 
     y~ is treated as a constant (no gradient through the target), an assumption where the paper
     is silent.  Returns 0 exactly when logits equal L u up to a per-token constant."""
-    if tau <= 0:
-        raise ValueError(f"temperature must be positive, got {tau}")
     logits = logits.reshape(-1, logits.size(-1))
     with torch.no_grad():
-        u = embedding[targets.reshape(-1)]
-        log_target = F.log_softmax(u @ embedding.t() / tau, dim=-1)
+        log_target = augmented_log_targets(embedding[targets.reshape(-1)], embedding, tau)
     log_pred = F.log_softmax(logits / tau, dim=-1)
     return (log_target.exp() * (log_target - log_pred)).sum(-1).mean()
 
@@ -147,13 +152,11 @@ def augmented_target_stats(embedding: torch.Tensor, tau: float, chunk: int = 100
     of the vocabulary as the target: mean entropy in nats (``log |V|`` means uniform, i.e. the
     augmented loss only smooths towards uniform), that entropy as a fraction of ``log |V|``, and
     the mean probability y~ puts on the target word itself."""
-    if tau <= 0:
-        raise ValueError(f"temperature must be positive, got {tau}")
     emb = embedding.detach().float()
     n = emb.size(0)
     entropy, self_prob = emb.new_zeros(()), emb.new_zeros(())
     for start in range(0, n, chunk):
-        log_p = F.log_softmax(emb[start : start + chunk] @ emb.t() / tau, dim=-1)
+        log_p = augmented_log_targets(emb[start : start + chunk], emb, tau)
         entropy -= (log_p.exp() * log_p).sum()
         rows = torch.arange(log_p.size(0), device=emb.device)
         self_prob += log_p[rows, rows + start].exp().sum()
