@@ -36,6 +36,9 @@ def test_train_and_evaluate_a_variant(corpus, variant):
     assert [p["step"] for p in metrics["valid_ppl"]] == [1, 2]
     assert metrics["final_test_ppl"]["value"] == pytest.approx(results["test_ppl"])
     assert "| small" in md
+    # the note says which settings are this project's assumptions, with their values
+    assert "assumed" in rows[0]["note"] and "dropout 0.2" in rows[0]["note"] and "clip 5.0" in rows[0]["note"]
+    assert ("beta 0.5, tau 2.0" in rows[0]["note"]) is (variant == "real")
     if variant == "real":  # how informative the augmented loss's targets were, logged for AL variants
         assert 0 < results["al_target"]["entropy_fraction_of_uniform"] <= 1
         assert metrics["al_target_self_prob"]["value"] == pytest.approx(results["al_target"]["self_prob"])

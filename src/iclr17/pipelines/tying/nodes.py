@@ -77,6 +77,21 @@ def train_variant(
     return weights, record
 
 
+def assumed_settings(record: dict) -> str:
+    """The settings of a run that the paper leaves to its (unavailable) footnotes, for the
+    paper-vs-run note: dropout, schedule, clipping and, for the AL variants, beta and tau."""
+    model, training = record["model"], record["training"]
+    decay = training["lr_decay"]
+    schedule = ", ".join(f"{k} {v}" for k, v in decay.items())
+    text = (
+        f"assumed (paper footnotes unavailable): dropout {model['dropout']}, {training['epochs']} epochs, "
+        f"lr decay {schedule}, clip {training['clip_norm']}"
+    )
+    if record["augmented_loss"]:
+        text += f", beta {record['beta']}, tau {record['tau']}"
+    return text
+
+
 def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int, device: str) -> dict:
     """Valid and test perplexity of the best epoch's weights, read as ``batch_size`` streams; for
     the augmented-loss variants also how informative its targets are at the trained embedding
@@ -95,6 +110,7 @@ def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int,
         "al_target": augmented_target_stats(model.embedding.weight, record["tau"]) if record["augmented_loss"] else None,
         "train_seconds": record["wall_seconds"],
         "device": record["device"],
+        "assumed": assumed_settings(record),
     }
 
 
@@ -113,6 +129,8 @@ def _rows(results: dict, paper: dict) -> list[dict]:
         note += f", AL target entropy {results['al_target']['entropy_fraction_of_uniform']:.1%} of uniform"
     if results.get("stopped"):
         note += f"; stopped early: {results['stopped']}"
+    if results.get("assumed"):
+        note += f"; {results['assumed']}"
     label = _label(results)
     return [
         row(f"{label} valid perplexity", paper_valid, results["valid_ppl"], "ppl", note),
