@@ -156,6 +156,34 @@ def test_augmented_loss_on_a_5_word_vocabulary():
         augmented_loss(logits, targets, emb, 0.0)
 
 
+def test_augmented_loss_per_distinct_word_equals_the_per_token_kl_with_its_gradient():
+    # repeated target words (computed once per distinct word) and tau 1 (the log-softmax reused
+    # from the cross-entropy) give the value and gradient of the plain per-token KL
+    torch.manual_seed(0)
+    emb = torch.randn(12, 4)
+    targets = torch.tensor([[3, 3, 7, 0, 3], [7, 11, 0, 0, 3]])
+    for tau in (1.0, 2.5):
+        logits = torch.randn(2, 5, 12, requires_grad=True)
+        log_target = F.log_softmax(emb[targets.reshape(-1)] @ emb.t() / tau, dim=-1)
+
+        def naive_kl():
+            log_pred = F.log_softmax(logits.reshape(-1, 12) / tau, dim=-1)
+            return (log_target.exp() * (log_target - log_pred)).sum(-1).mean()
+
+        naive = naive_kl()
+        (naive_grad,) = torch.autograd.grad(naive, logits)
+        fast = augmented_loss(logits, targets, emb, tau)
+        (fast_grad,) = torch.autograd.grad(fast, logits)
+        assert fast.item() == pytest.approx(naive.item(), rel=1e-5)
+        assert torch.allclose(fast_grad, naive_grad, atol=1e-6)
+        ce = F.cross_entropy(logits.reshape(-1, 12), targets.reshape(-1))
+        total, ce_out = language_model_loss(logits, targets, emb, beta=0.3, tau=tau)
+        (total_grad,) = torch.autograd.grad(total, logits)
+        (expected_grad,) = torch.autograd.grad(0.7 * ce + 0.3 * tau**2 * naive_kl(), logits)
+        assert ce_out.item() == pytest.approx(ce.item(), rel=1e-6)
+        assert torch.allclose(total_grad, expected_grad, atol=1e-6)
+
+
 def test_augmented_target_stats_hand_computed_and_limits():
     emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     tau = 0.5
