@@ -147,7 +147,8 @@ def augmented_loss(
     is silent.  Returns 0 exactly when logits equal L u up to a per-token constant.
 
     y~ depends on the target word only, so it is computed once per distinct word of the batch
-    (a 20 x 35 PTB training batch has 330-391 distinct words, 360 on average): KL = sum y~ log y~ (per word) - sum y~ log y^ (per token).
+    (a 20 x 35 PTB training batch has 330-391 distinct words, 360 on average):
+    KL = sum y~ log y~ (per word) - sum y~ log y^ (per token).
     ``log_pred``, if given, is ``log_softmax(logits / tau)`` already computed by the caller."""
     flat = targets.reshape(-1)
     words, which = torch.unique(flat, return_inverse=True)
