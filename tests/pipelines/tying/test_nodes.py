@@ -37,7 +37,8 @@ def test_train_and_evaluate_a_variant(corpus, variant):
     assert metrics["final_test_ppl"]["value"] == pytest.approx(results["test_ppl"])
     assert "| small" in md
     # the note says which settings are this project's assumptions, with their values
-    assert "assumed" in rows[0]["note"] and "dropout 0.2" in rows[0]["note"] and "clip 5.0" in rows[0]["note"]
+    note = rows[0]["note"]
+    assert "assumed" in note and "dropout 0.2 (separate masks)" in note and "clip 5.0" in note
     assert ("beta 0.5, tau 2.0" in rows[0]["note"]) is (variant == "real")
     if variant == "real":  # how informative the augmented loss's targets were, logged for AL variants
         assert 0 < results["al_target"]["entropy_fraction_of_uniform"] <= 1
@@ -45,6 +46,14 @@ def test_train_and_evaluate_a_variant(corpus, variant):
         assert "AL target entropy" in rows[0]["note"]
     else:
         assert results["al_target"] is None and "al_target_self_prob" not in metrics
+
+
+def test_the_paper_s_per_layer_masks_are_a_parameter(corpus):
+    model_cfg = {**SIZES["small"]["model"], "mask_sharing": "per_layer"}
+    sizes = {"small": {**SIZES["small"], "model": model_cfg, "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights, record = nodes.train_variant("baseline", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert nodes.build_model(10, record["model"], tie=False).mask_sharing == "per_layer"
+    assert "(per_layer masks)" in nodes.assumed_settings(record)
 
 
 def test_unknown_variant_size_and_keys_are_rejected(corpus):

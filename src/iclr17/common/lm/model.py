@@ -2,8 +2,16 @@
 tied input/output embeddings (Inan et al. 2017 "RE", Press & Wolf 2017) and the augmented loss
 (Inan et al. 2017 "AL").
 
-Variational dropout: one Bernoulli mask per sequence, the same at every time step, on the input
-of each LSTM layer, on the recurrent state h_{t-1} of each layer, and on the last layer's output.
+Variational dropout: one Bernoulli mask per sequence, the same at every time step.  Where the
+masks go is ``mask_sharing``:
+
+- ``separate`` (the default): a mask on the input of each LSTM layer, another on the recurrent
+  state h_{t-1} of each layer, and one on the last layer's output (2 x layers + 1 masks);
+- ``per_layer``: Inan et al.'s wording, "the same mask across time and between the state and the
+  next layer's input": one mask on the embedded input, and one per layer on its hidden state,
+  used both for its recurrence and as the next layer's (or the softmax's) input (layers + 1 masks).
+  At the same probability this drops less, so it regularises less.
+
 ``embedding_dropout`` additionally drops whole word types (Gal's embedding dropout); it is 0 unless
 a parameter says otherwise.
 """
@@ -15,6 +23,18 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from iclr17.common.config import check_keys
+
+MASK_SHARING = ("separate", "per_layer")
+# the keys of a ``model:`` parameter block, for the pipelines that build this model
+MODEL_KEYS = ("hidden", "layers", "dropout", "embedding_dropout", "init_scale")
+MODEL_OPTIONAL_KEYS = ("mask_sharing",)
+
+
+def model_config(block, where: str) -> dict:
+    """A ``model:`` parameter block, checked: the :class:`LSTMLanguageModel` keyword arguments."""
+    return check_keys(block, where, MODEL_KEYS, MODEL_OPTIONAL_KEYS)
 
 
 def variational_mask(like: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -67,8 +87,11 @@ class LSTMLanguageModel(nn.Module):
         embedding_dropout: float = 0.0,
         tie: bool = False,
         init_scale: float = 0.1,
+        mask_sharing: str = "separate",
     ):
         super().__init__()
+        if mask_sharing not in MASK_SHARING:
+            raise ValueError(f"mask_sharing must be one of {MASK_SHARING}, got {mask_sharing!r}")
         for name, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
@@ -76,6 +99,7 @@ class LSTMLanguageModel(nn.Module):
             raise ValueError(f"need layers >= 1 and hidden >= 1, got {layers}, {hidden}")
         self.vocab_size, self.hidden, self.n_layers = vocab_size, hidden, layers
         self.dropout, self.embedding_dropout, self.tie = dropout, embedding_dropout, tie
+        self.mask_sharing = mask_sharing
         self.embedding = nn.Embedding(vocab_size, hidden)
         self.layers = nn.ModuleList(VariationalLSTMLayer(hidden, hidden) for _ in range(layers))
         self.decoder = nn.Linear(hidden, vocab_size)
@@ -103,14 +127,17 @@ class LSTMLanguageModel(nn.Module):
             state = self.init_state(tokens.size(0))
         x = self.embed(tokens)
         drop = self.training and self.dropout > 0
+        shared = self.mask_sharing == "per_layer"
         new_state = []
-        for layer, layer_state in zip(self.layers, state):
-            if drop:
+        for i, (layer, layer_state) in enumerate(zip(self.layers, state)):
+            if drop and (i == 0 or not shared):  # shared: layer i > 0 gets its input masked below
                 x = x * variational_mask(x, self.dropout)
             h_mask = variational_mask(x, self.dropout).squeeze(1) if drop else None
             x, layer_state = layer(x, layer_state, h_mask)
+            if drop and shared:
+                x = x * h_mask.unsqueeze(1)  # the recurrence's mask, on the way up
             new_state.append(layer_state)
-        if drop:
+        if drop and not shared:
             x = x * variational_mask(x, self.dropout)
         return self.decoder(x), new_state
 

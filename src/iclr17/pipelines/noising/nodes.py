@@ -22,15 +22,13 @@ from iclr17.common.lm.evaluation import (
     history_metrics,
     learning_curves,
 )
-from iclr17.common.lm.model import LSTMLanguageModel
+from iclr17.common.lm.model import LSTMLanguageModel, model_config
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
 from iclr17.pipelines.noising.schemes import Noiser, bigram_statistics
 
 log = logging.getLogger(__name__)
-
-MODEL_KEYS = ("hidden", "layers", "dropout", "embedding_dropout", "init_scale")
 
 
 def noising_statistics(corpus: dict) -> tuple[dict, dict]:
@@ -49,7 +47,7 @@ def noising_statistics(corpus: dict) -> tuple[dict, dict]:
 
 def _model(vocab_size: int, model_cfg: dict) -> LSTMLanguageModel:
     # one extra type, <_>, for every scheme, so all runs have the same size
-    return LSTMLanguageModel(vocab_size=vocab_size + 1, **check_keys(model_cfg, "model", MODEL_KEYS))
+    return LSTMLanguageModel(vocab_size=vocab_size + 1, **model_config(model_cfg, "model"))
 
 
 def train_scheme(run: str, corpus: dict, stats: dict, size: str, sizes: dict, runs: dict, seed: int,

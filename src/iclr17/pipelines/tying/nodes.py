@@ -19,7 +19,7 @@ from iclr17.common.lm.evaluation import (
     history_metrics,
     learning_curves,
 )
-from iclr17.common.lm.model import LSTMLanguageModel, augmented_target_stats
+from iclr17.common.lm.model import LSTMLanguageModel, augmented_target_stats, model_config
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
@@ -27,20 +27,19 @@ from iclr17.common.runtime import describe_device, pick_device, seed_everything
 log = logging.getLogger(__name__)
 
 VARIANT_LABELS = {"baseline": "VD-LSTM", "al": "+AL", "re": "+RE", "real": "+REAL"}
-MODEL_KEYS = ("hidden", "layers", "dropout", "embedding_dropout", "init_scale")
 
 
 def _size_config(size: str, sizes: dict) -> dict:
     if size not in sizes:
         raise ValueError(f"tying.size must be one of {sorted(sizes)}, got {size!r}")
     cfg = check_keys(sizes[size], f"tying.sizes.{size}", ("model", "augmented_loss", "training"))
-    check_keys(cfg["model"], f"tying.sizes.{size}.model", MODEL_KEYS)
+    model_config(cfg["model"], f"tying.sizes.{size}.model")
     check_keys(cfg["augmented_loss"], f"tying.sizes.{size}.augmented_loss", ("beta", "tau"))
     return cfg
 
 
 def build_model(vocab_size: int, model_cfg: dict, tie: bool) -> LSTMLanguageModel:
-    return LSTMLanguageModel(vocab_size=vocab_size, tie=tie, **check_keys(model_cfg, "model", MODEL_KEYS))
+    return LSTMLanguageModel(vocab_size=vocab_size, tie=tie, **model_config(model_cfg, "model"))
 
 
 def train_variant(
@@ -84,7 +83,8 @@ def assumed_settings(record: dict) -> str:
     decay = training["lr_decay"]
     schedule = ", ".join(f"{k} {v}" for k, v in decay.items())
     text = (
-        f"assumed (paper footnotes unavailable): dropout {model['dropout']}, {training['epochs']} epochs, "
+        f"assumed (paper footnotes unavailable): dropout {model['dropout']} "
+        f"({model.get('mask_sharing', 'separate')} masks), {training['epochs']} epochs, "
         f"lr decay {schedule}, clip {training['clip_norm']}"
     )
     if record["augmented_loss"]:
