@@ -10,7 +10,8 @@ masks go is ``mask_sharing``:
 - ``per_layer``: Inan et al.'s wording, "the same mask across time and between the state and the
   next layer's input": one mask on the embedded input, and one per layer on its hidden state,
   used both for its recurrence and as the next layer's (or the softmax's) input (layers + 1 masks).
-  At the same probability this drops less, so it regularises less.
+  Every connection is still dropped with the same probability; what changes is that a dropped
+  unit leaves its own recurrence and the layer above together, for the whole sequence.
 
 ``embedding_dropout`` additionally drops whole word types (Gal's embedding dropout); it is 0 unless
 a parameter says otherwise.
