@@ -28,6 +28,7 @@ from torch import nn
 from iclr17.common.config import check_keys
 
 MASK_SHARING = ("separate", "per_layer")
+DEFAULT_MASK_SHARING = "separate"
 # the keys of a ``model:`` parameter block, for the pipelines that build this model
 MODEL_KEYS = ("hidden", "layers", "dropout", "embedding_dropout", "init_scale")
 MODEL_OPTIONAL_KEYS = ("mask_sharing",)
@@ -88,7 +89,7 @@ class LSTMLanguageModel(nn.Module):
         embedding_dropout: float = 0.0,
         tie: bool = False,
         init_scale: float = 0.1,
-        mask_sharing: str = "separate",
+        mask_sharing: str = DEFAULT_MASK_SHARING,
     ):
         super().__init__()
         if mask_sharing not in MASK_SHARING:

@@ -19,7 +19,7 @@ from iclr17.common.lm.evaluation import (
     history_metrics,
     learning_curves,
 )
-from iclr17.common.lm.model import LSTMLanguageModel, augmented_target_stats, model_config
+from iclr17.common.lm.model import DEFAULT_MASK_SHARING, LSTMLanguageModel, augmented_target_stats, model_config
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
@@ -84,7 +84,7 @@ def assumed_settings(record: dict) -> str:
     schedule = ", ".join(f"{k} {v}" for k, v in decay.items())
     text = (
         f"assumed (paper footnotes unavailable): dropout {model['dropout']} "
-        f"({model.get('mask_sharing', 'separate')} masks), {training['epochs']} epochs, "
+        f"({model.get('mask_sharing', DEFAULT_MASK_SHARING)} masks), {training['epochs']} epochs, "
         f"lr decay {schedule}, clip {training['clip_norm']}"
     )
     if record["augmented_loss"]:
