@@ -60,9 +60,13 @@ class TestEnvProject:
     so the end-to-end tests, the report, the notebooks and the browser tests see the same runs."""
 
     __test__ = False  # not a test class
+    # groups run with ``--jobs 2`` (variants as side-by-side subprocesses); the others one after
+    # another in this process, so the tests cover both ways of ``kedro variants``
+    SIDE_BY_SIDE = ("tying",)
 
     def __init__(self, root: Path, tracking_uri: str):
         self.data_root = root / "data"
+        self.log_dir = root / "logs"
         self.tracking_uri = tracking_uri
         self._done: dict[str, BaseException | None] = {}
 
@@ -93,7 +97,10 @@ class TestEnvProject:
             os.chdir(ROOT)
             try:
                 params = ",".join(f"{k}={v}" for k, v in self.runtime_params.items())
-                result = CliRunner().invoke(variants, [name, "--env", "test", "--params", params])
+                args = [name, "--env", "test", "--params", params]
+                if name in self.SIDE_BY_SIDE:
+                    args += ["--jobs", "2", "--log-dir", str(self.log_dir)]
+                result = CliRunner().invoke(variants, args)
             finally:
                 os.chdir(cwd)
             assert result.exit_code == 0, result.output + repr(result.exception)

@@ -1,5 +1,8 @@
 """The pipelines this project registers: one per paper (``tying`` is one per Table 1 variant)."""
 
+from functools import reduce
+from operator import and_
+
 from kedro.pipeline import Pipeline
 
 from iclr17.pipelines import gcn, noising, prodlda, report, sharp_minima, tying
@@ -10,12 +13,16 @@ PIPELINES_BY_NAME = {
     "sharp_minima": sharp_minima.create_pipeline,
 }
 
-# Groups of pipelines run one after another, each its own Kedro session and MLflow run, by
-# ``kedro variants <group>`` (see iclr17/cli.py).
+# Groups of pipelines run by ``kedro variants <group>`` (see iclr17/cli.py), each its own Kedro
+# session and MLflow run; the last (the report) reads the others' results.
 VARIANT_GROUPS = {
     "tying": [*(f"tying_{v}" for v in tying.VARIANTS), "tying_report"],
     "noising": [*(f"noising_{r}" for r in noising.SCHEME_RUNS), "noising_report"],
 }
+
+
+def prep_pipeline_name(group: str) -> str:
+    return f"{group}_prep"
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -32,6 +39,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     for run in noising.SCHEME_RUNS:
         pipelines[f"noising_{run}"] = noising.create_pipeline(run)
     pipelines["noising_report"] = noising.create_report_pipeline()
+    # ``<group>_prep``: the data-prep nodes every variant of a group shares, run once before
+    # ``kedro variants <group> --jobs N`` starts the variants side by side (not tracked in MLflow:
+    # see conf/base/mlflow.yml)
+    for group, names in VARIANT_GROUPS.items():
+        shared = [pipelines[n].only_nodes_with_tags("data_prep") for n in names[:-1]]
+        pipelines[prep_pipeline_name(group)] = reduce(and_, shared)
     # reads the other pipelines' MLflow runs, so it runs after them, on its own
     pipelines["report"] = report.create_pipeline()
     return pipelines

@@ -38,5 +38,10 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
         assert "tying.final_test_ppl" in run.data.metrics
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"paper_vs_run.json", "paper_vs_run.md", "learning_curves.png", f"{variant}_results.json"} <= artifacts
+        # run side by side (--jobs 2): the variant's own nodes only, its output in its log
+        assert run.data.tags["kedro_command"].endswith("--tag=training,evaluation")
+        log = (test_env.log_dir / f"tying_{variant}.log").read_text()
+        assert f"Completed node: tying.train_{variant}" in log and "ptb.prepare_corpus" not in log
+    assert test_env.mlflow_runs("tying_prep") == []  # the shared prep ran once, untracked
     report = {a.path for a in client.list_artifacts(runs["tying_report"].info.run_id)}
     assert {"paper_vs_run.json", "learning_curves.png", "ordering.json"} <= report

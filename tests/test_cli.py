@@ -1,0 +1,50 @@
+import sys
+
+import yaml
+
+from iclr17.cli import VARIANT_TAGS, run_side_by_side, threads_per_job, variant_command
+from iclr17.pipeline_registry import VARIANT_GROUPS, prep_pipeline_name, register_pipelines
+
+from .conftest import ROOT
+
+
+def test_variant_command_skips_the_shared_prep_and_passes_env_and_params():
+    command = variant_command("tying_re", "test", "data_root=/x,tying.size=medium")
+    assert command[:3] == [sys.executable, "-m", "kedro"]
+    assert command[3:] == ["run", "--pipeline=tying_re", f"--tags={VARIANT_TAGS}", "--env=test",
+                           "--params=data_root=/x,tying.size=medium"]
+    assert variant_command("tying_re", None, "")[-1] == f"--tags={VARIANT_TAGS}"
+
+
+def test_threads_per_job_shares_the_cores():
+    assert threads_per_job(2, cores=2) == 1
+    assert threads_per_job(2, cores=16) == 8
+    assert threads_per_job(4, cores=2) == 1
+
+
+def test_each_group_prep_holds_every_data_prep_node_of_its_variants_and_is_not_tracked():
+    pipelines = register_pipelines()
+    disabled = yaml.safe_load((ROOT / "conf/base/mlflow.yml").read_text())["tracking"]["disable_tracking"]["pipelines"]
+    for group, names in VARIANT_GROUPS.items():
+        prep = pipelines[prep_pipeline_name(group)]
+        assert prep.nodes and all("data_prep" in n.tags for n in prep.nodes)
+        for name in names[:-1]:
+            assert set(pipelines[name].only_nodes_with_tags("data_prep").nodes) == set(prep.nodes)
+            # what a variant runs side by side: everything but that prep
+            rest = pipelines[name].only_nodes_with_tags(*VARIANT_TAGS.split(","))
+            assert set(rest.nodes) | set(prep.nodes) == set(pipelines[name].nodes)
+        assert prep_pipeline_name(group) in disabled
+
+
+def test_run_side_by_side_runs_all_at_most_jobs_at_a_time_and_reports_failures(tmp_path):
+    # each job records the number of jobs running beside it (marker files), then fails if told
+    script = ("import sys, time, pathlib; d = pathlib.Path(sys.argv[1]); m = d / sys.argv[2]; m.touch();"
+              "time.sleep(1.5); print('running', len(list(d.glob('*.on')))); m.unlink(); sys.exit(int(sys.argv[3]))")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    commands = {f"job{i}": [sys.executable, "-c", script, str(marks), f"job{i}.on", "3" if i == 2 else "0"]
+                for i in range(4)}
+    failed = run_side_by_side(commands, jobs=2, threads=1, log_dir=tmp_path / "logs")
+    assert failed == ["job2"]
+    seen = [int((tmp_path / "logs" / f"job{i}.log").read_text().split()[-1]) for i in range(4)]
+    assert max(seen) == 2 and min(seen) >= 1
