@@ -5,7 +5,7 @@
 so each is its own MLflow run and the runs line up in the MLflow UI.
 
 By default the variants run one after another in this process.  With ``--jobs N`` the group's
-shared data prep (``tying_prep``) runs once here, then up to N variants run side by side, each a
+shared data prep (``tying_prep``) runs once (a subprocess), then up to N variants run side by side, each a
 ``kedro run --pipeline=<variant> --tags=training,evaluation`` subprocess on ``cores / N`` torch
 threads with its output in ``--log-dir``, and the report runs here when all have finished.  Small
 models train more tokens per second in total as two one-thread processes than as one two-thread
@@ -37,14 +37,21 @@ def _session_run(project: Path, env: str | None, params: dict, name: str) -> Non
         session.run(pipeline_names=[name])
 
 
-def variant_command(name: str, env: str | None, params: str) -> list[str]:
-    """The ``kedro run`` of one variant without its shared data prep."""
-    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={name}", f"--tags={VARIANT_TAGS}"]
+def kedro_run_command(name: str, env: str | None, params: str, tags: str | None = None) -> list[str]:
+    """``kedro run --pipeline=<name>`` in this Python, with ``--tags``, ``--env``, ``--params``."""
+    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={name}"]
+    if tags:
+        command.append(f"--tags={tags}")
     if env:
         command.append(f"--env={env}")
     if params:
         command.append(f"--params={params}")
     return command
+
+
+def variant_command(name: str, env: str | None, params: str) -> list[str]:
+    """The ``kedro run`` of one variant without its shared data prep."""
+    return kedro_run_command(name, env, params, VARIANT_TAGS)
 
 
 def threads_per_job(jobs: int, cores: int | None = None) -> int:
@@ -124,8 +131,12 @@ def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, o
             _session_run(project, env, params, name)
         return
     prep = _check_prep_covers(group, parallel)
+    # the prep runs in a subprocess too: a session whose MLflow tracking is disabled, run in a
+    # process that has run tracked sessions before, was seen to re-open the last of their runs
     click.secho(f"== kedro run --pipeline={prep} (shared data prep, not tracked)", fg="green")
-    _session_run(project, env, params, prep)
+    if run_side_by_side({prep: kedro_run_command(prep, env, raw_params)}, 1, threads_per_job(1),
+                        project / log_dir, cwd=project):
+        raise click.ClickException(f"{prep} failed; no variant run")
     start = time.monotonic()
     commands = {n: variant_command(n, env, raw_params) for n in parallel}
     failed = run_side_by_side(commands, jobs, threads_per_job(jobs), project / log_dir, cwd=project)
