@@ -48,3 +48,30 @@ def test_run_side_by_side_runs_all_at_most_jobs_at_a_time_and_reports_failures(t
     assert failed == ["job2"]
     seen = [int((tmp_path / "logs" / f"job{i}.log").read_text().split()[-1]) for i in range(4)]
     assert max(seen) == 2 and min(seen) >= 1
+
+
+def test_longest_first_starts_the_augmented_loss_variants_first_and_keeps_the_rest_in_order():
+    from iclr17.pipeline_registry import longest_first
+
+    names = VARIANT_GROUPS["tying"][:-1]
+    assert names == ["tying_baseline", "tying_al", "tying_re", "tying_real"]
+    assert longest_first(names) == ["tying_al", "tying_real", "tying_baseline", "tying_re"]
+    assert longest_first(VARIANT_GROUPS["noising"][:-1]) == VARIANT_GROUPS["noising"][:-1]
+
+
+def test_variants_with_jobs_starts_the_longest_first_and_skips_the_report_after_a_failure(monkeypatch):
+    import click.testing
+
+    from iclr17 import cli
+
+    calls = []
+
+    def fake_run_side_by_side(commands, jobs, threads, log_dir, cwd=None):
+        calls.append((list(commands), jobs))
+        return [] if len(calls) == 1 else ["tying_re"]  # the prep succeeds, one variant fails
+
+    monkeypatch.setattr(cli, "run_side_by_side", fake_run_side_by_side)
+    monkeypatch.chdir(ROOT)
+    result = click.testing.CliRunner().invoke(cli.cli, ["variants", "tying", "--jobs", "2"])
+    assert calls == [(["tying_prep"], 1), (["tying_al", "tying_real", "tying_baseline", "tying_re"], 2)]
+    assert result.exit_code != 0 and "failed: tying_re; tying_report not run" in result.output

@@ -5,9 +5,10 @@
 so each is its own MLflow run and the runs line up in the MLflow UI.
 
 By default the variants run one after another in this process.  With ``--jobs N`` the group's
-shared data prep (``tying_prep``) runs once (a subprocess), then up to N variants run side by side, each a
-``kedro run --pipeline=<variant> --tags=training,evaluation`` subprocess on ``cores / N`` torch
-threads with its output in ``--log-dir``, and the report runs here when all have finished.  Small
+shared data prep (``tying_prep``) runs once (a subprocess), then up to N variants run side by
+side, the longest first (``RELATIVE_COST`` in pipeline_registry), each a ``kedro run
+--pipeline=<variant> --tags=training,evaluation`` subprocess on ``cores / N`` torch threads with
+its output in ``--log-dir``, and the report runs here when all have finished.  Small
 models train more tokens per second in total as two one-thread processes than as one two-thread
 process (measured in docs/results.md, tying section)."""
 
@@ -115,7 +116,7 @@ def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, lo
 def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, only: tuple[str, ...],
              jobs: int, log_dir: Path):
     """Run each pipeline of GROUP (e.g. tying) as its own Kedro session and MLflow run."""
-    from iclr17.pipeline_registry import VARIANT_GROUPS
+    from iclr17.pipeline_registry import VARIANT_GROUPS, longest_first
 
     if group not in VARIANT_GROUPS:
         raise click.BadParameter(f"unknown group {group!r}; known: {sorted(VARIANT_GROUPS)}")
@@ -138,7 +139,7 @@ def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, o
                         project / log_dir, cwd=project):
         raise click.ClickException(f"{prep} failed; no variant run")
     start = time.monotonic()
-    commands = {n: variant_command(n, env, raw_params) for n in parallel}
+    commands = {n: variant_command(n, env, raw_params) for n in longest_first(parallel)}
     failed = run_side_by_side(commands, jobs, threads_per_job(jobs), project / log_dir, cwd=project)
     click.secho(f"== {len(parallel)} variants, {jobs} at a time: {(time.monotonic() - start) / 60:.1f} min", fg="green")
     if failed:
