@@ -9,7 +9,7 @@ import yaml
 from iclr17.common.config import ParameterError
 from iclr17.common.raw_data import RawDataError, RawFileGroupDataset
 from iclr17.pipelines.gcn import nodes
-from iclr17.pipelines.gcn.model import GCN, sparse_dropout
+from iclr17.pipelines.gcn.model import GCN, TF1Adam, sparse_dropout
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -163,6 +163,51 @@ def test_early_stopping_watches_the_regularised_validation_loss(citeseer):
     assert [r["val_acc"] for r in reg["history"][:n]] == [c["val_acc"] for c in ce["history"][:n]]
     with pytest.raises(ValueError, match="stop_on"):
         nodes.train_gcn(citeseer, {**base, "stop_on": "accuracy"}, ["mlp"])
+
+
+def _tf1_adam_reference(x0, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """TensorFlow 1's AdamOptimizer update, written out (its documented algorithm)."""
+    x, m, v = np.array(x0, dtype=np.float64), 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        x = x - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    return x
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-7])
+def test_tf1_adam_matches_tensorflow_1_update(scale):
+    """Known values: TF1Adam follows TF 1's update to float64 precision, for ordinary gradients and
+    for tiny ones (1e-7, the size of Citeseer's rare-feature gradients), where PyTorch's Adam does
+    not: there its steps are several times larger."""
+    grads = [np.array([1.0, -2.0, 0.5]) * scale * (1 + 0.1 * k) for k in range(5)]
+    x0 = np.array([0.3, -0.1, 0.2])
+    expected = _tf1_adam_reference(x0, grads, lr=0.01)
+    runs = {}
+    for name, cls in (("tf1", TF1Adam), ("torch", torch.optim.Adam)):
+        w = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
+        opt = cls([w], lr=0.01)
+        for g in grads:
+            w.grad = torch.tensor(g)
+            opt.step()
+        runs[name] = w.detach().numpy()
+    np.testing.assert_allclose(runs["tf1"], expected, rtol=0, atol=1e-12)
+    moved_tf1, moved_torch = np.abs(runs["tf1"] - x0), np.abs(runs["torch"] - x0)
+    if scale == 1.0:
+        np.testing.assert_allclose(runs["torch"], expected, rtol=0, atol=1e-7)  # eps is negligible here
+    else:
+        assert (moved_torch > 1.5 * moved_tf1).all()
+
+
+def test_adam_choice_is_checked_and_defaults_to_tf1(citeseer):
+    base = dict(hidden=16, dropout=0.5, weight_decay=5e-4, lr=0.01, epochs=15, early_stopping=10, seeds=[0], device="cpu", workers=1)
+    default = nodes.train_gcn(citeseer, base, ["mlp"])["models"]["mlp"][0]
+    tf1 = nodes.train_gcn(citeseer, {**base, "adam": "tf1"}, ["mlp"])["models"]["mlp"][0]
+    pt = nodes.train_gcn(citeseer, {**base, "adam": "torch"}, ["mlp"])["models"]["mlp"][0]
+    assert [h["val_loss"] for h in default["history"]] == [h["val_loss"] for h in tf1["history"]]
+    assert [h["val_loss"] for h in pt["history"]] != [h["val_loss"] for h in tf1["history"]]
+    with pytest.raises(ValueError, match="adam"):
+        nodes.train_gcn(citeseer, {**base, "adam": "sgd"}, ["mlp"])
 
 
 def test_earliest_stop_is_the_official_one():

@@ -83,6 +83,31 @@ class GraphConvolution(nn.Module):
         return out if self.bias is None else out + self.bias
 
 
+class TF1Adam(torch.optim.Adam):
+    """Adam as TensorFlow 1's ``tf.train.AdamOptimizer`` (the official GCN code's optimizer).
+
+    TF 1 adds epsilon to sqrt(v) *before* the bias correction (``lr_t = lr sqrt(1 - b2^t) /
+    (1 - b1^t)``, ``step = lr_t m / (sqrt(v) + eps)``); PyTorch adds it after.  The two agree
+    exactly when PyTorch's epsilon at step t is ``eps / sqrt(1 - b2^t)``, which is what this class
+    sets before every step: 3.2e-7 at the first step, 2.4e-8 at the 200th for eps 1e-8.  Measured
+    against the official code under TF 2's ``compat.v1`` (same initial weights, no dropout, Citeseer):
+    the validation loss agrees to ~1e-7 with this class and drifts by ~1e-5 with PyTorch's Adam, the
+    gradients of rare features' first-layer weights being tiny.  Over 100 seeds the test accuracies
+    came out within 0.01 point of each other either way (docs/results.md)."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps)
+        self._tf_eps = eps
+        self._t = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self._t += 1  # every parameter steps together here (full-batch training)
+        for group in self.param_groups:
+            group["eps"] = self._tf_eps / math.sqrt(1.0 - group["betas"][1] ** self._t)
+        return super().step(closure)
+
+
 class GCN(nn.Module):
     """Two-layer GCN: ``S · ReLU(S · drop(X) W0) → drop → W1`` (logits; softmax in the loss)."""
 

@@ -27,7 +27,7 @@ from iclr17.common.runtime import (
     resolve_workers,
     seed_everything,
 )
-from iclr17.pipelines.gcn.model import GCN, ChebyshevBasis
+from iclr17.pipelines.gcn.model import GCN, ChebyshevBasis, TF1Adam
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,9 @@ _TRAIN_KEYS = ["hidden", "dropout", "weight_decay", "lr", "epochs", "early_stopp
 # What the early-stopping rule watches: the official code's ``model.loss`` on the validation nodes,
 # i.e. cross-entropy *plus* the first layer's L2 term ("regularized"), or cross-entropy alone.
 _STOP_ON = ("regularized", "cross_entropy")
-_TRAIN_OPTIONAL = ["stop_on"]
+# Which Adam: "tf1", TensorFlow 1's epsilon placement as the official code (the default), or "torch"
+_ADAM = ("tf1", "torch")
+_TRAIN_OPTIONAL = ["stop_on", "adam"]
 
 
 def _masked_loss_acc(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> tuple[float, float]:
@@ -227,7 +229,7 @@ def train_one(
     seed: int,
     return_hidden: bool = False,
 ) -> dict:
-    """One GCN run as the official ``train.py``: Adam, L2 on the first layer only, and stop once
+    """One GCN run as the official ``train.py``: Adam (TF 1's by default, :class:`TF1Adam`), L2 on the first layer only, and stop once
     more than ``window + 1`` epochs have run and the validation loss exceeds the mean of the
     previous ``window`` ones.
     The validation loss is the official ``model.loss`` on the validation nodes, weight-decay term
@@ -237,7 +239,8 @@ def train_one(
     n_classes = int(labels.max()) + 1
     model = GCN(features.shape[1], int(params["hidden"]), n_classes, len(supports), float(params["dropout"]))
     model.to(features.device)
-    opt = torch.optim.Adam(model.parameters(), lr=float(params["lr"]))
+    adam = TF1Adam if params["adam"] == "tf1" else torch.optim.Adam  # defaulted and checked by train_gcn
+    opt = adam(model.parameters(), lr=float(params["lr"]))
     window = int(params["early_stopping"])
     val_losses: list[float] = []
     epoch_times = []
@@ -291,6 +294,9 @@ def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     p.setdefault("stop_on", "regularized")
     if p["stop_on"] not in _STOP_ON:  # before any worker starts
         raise ValueError(f"gcn.training.stop_on must be one of {_STOP_ON}, got {p['stop_on']!r}")
+    p.setdefault("adam", "tf1")
+    if p["adam"] not in _ADAM:
+        raise ValueError(f"gcn.training.adam must be one of {_ADAM}, got {p['adam']!r}")
     unknown = set(models) - set(PROPAGATION_MODELS)
     if unknown:
         raise ValueError(f"unknown propagation model(s) {sorted(unknown)}; choose from {PROPAGATION_MODELS}")
