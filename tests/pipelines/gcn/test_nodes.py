@@ -223,3 +223,14 @@ def test_earliest_stop_is_the_official_one():
     val = [h["val_loss"] for h in run["history"]]
     assert all(b > a for a, b in zip(val, val[1:]))  # the set-up does what it says
     assert run["epochs"] == 3 + 2
+
+
+def test_tsne_falls_back_to_a_trained_model(cora, caplog):
+    """Training only the MLP (``gcn.propagation_models=[mlp]``) must not fail at the t-SNE node,
+    whose default model is the renormalization trick: it plots the MLP's hidden layer and warns."""
+    base = dict(hidden=16, dropout=0.5, weight_decay=5e-4, lr=0.01, epochs=3, early_stopping=10, seeds=[0], device="cpu", workers=1)
+    results = nodes.train_gcn(cora, base, ["mlp"])
+    with caplog.at_level("WARNING"):
+        fig = nodes.tsne_plot({"model": "renormalization", "perplexity": 30, "max_nodes": 300}, results, cora)
+    assert "MLP" in fig.axes[0].get_title()
+    assert "plotting 'mlp' instead" in caplog.text

@@ -432,15 +432,21 @@ def training_curves(*results: dict) -> dict:
 
 def tsne_plot(params: dict, *results_and_graphs: dict):
     """t-SNE of the first seed's hidden layer, coloured by class, one panel per dataset;
-    ``results_and_graphs`` alternates each dataset's training results and graph."""
+    ``results_and_graphs`` alternates each dataset's training results and graph.  If
+    ``gcn.tsne.model`` was not among the trained propagation models, the first trained one is
+    plotted instead (with a warning) rather than failing after the training."""
     from sklearn.manifold import TSNE
 
     p = check_keys(params, "gcn.tsne", ["model", "perplexity"], ["max_nodes"])
-    model, perplexity = p["model"], float(p["perplexity"])
+    perplexity = float(p["perplexity"])
     graph_results, graphs = results_and_graphs[0::2], results_and_graphs[1::2]
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(1, len(graphs), figsize=(6 * len(graphs), 5.5), squeeze=False)
     for ax, res, graph in zip(axes[0], graph_results, graphs):
+        model = p["model"]
+        if model not in res["models"]:
+            model = next(iter(res["models"]))
+            log.warning("gcn.tsne.model %r was not trained on %s; plotting %r instead", p["model"], graph["name"], model)
         hidden, labels = res["models"][model][0]["hidden"], graph["labels"]
         if p.get("max_nodes") and len(hidden) > p["max_nodes"]:
             keep = rng.choice(len(hidden), int(p["max_nodes"]), replace=False)
