@@ -206,12 +206,13 @@ def to_torch_sparse(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 _TRAIN_KEYS = ["hidden", "dropout", "weight_decay", "lr", "epochs", "early_stopping", "seeds", "device", "workers"]
-# What the early-stopping rule watches: the official code's ``model.loss`` on the validation nodes,
-# i.e. cross-entropy *plus* the first layer's L2 term ("regularized"), or cross-entropy alone.
-_STOP_ON = ("regularized", "cross_entropy")
-# Which Adam: "tf1", TensorFlow 1's epsilon placement as the official code (the default), or "torch"
-_ADAM = ("tf1", "torch")
-_TRAIN_OPTIONAL = ["stop_on", "adam"]
+# The optional choices, each defaulting to its first value:
+# stop_on - what the early-stopping rule watches: the official code's ``model.loss`` on the
+#   validation nodes, i.e. cross-entropy *plus* the first layer's L2 term ("regularized"), or
+#   cross-entropy alone;
+# adam - TensorFlow 1's epsilon placement as the official code ("tf1", :class:`TF1Adam`) or PyTorch's.
+_CHOICES = {"stop_on": ("regularized", "cross_entropy"), "adam": ("tf1", "torch")}
+_TRAIN_OPTIONAL = list(_CHOICES)
 
 
 def _masked_loss_acc(logits: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> tuple[float, float]:
@@ -229,9 +230,9 @@ def train_one(
     seed: int,
     return_hidden: bool = False,
 ) -> dict:
-    """One GCN run as the official ``train.py``: Adam (TF 1's by default, :class:`TF1Adam`), L2 on the first layer only, and stop once
-    more than ``window + 1`` epochs have run and the validation loss exceeds the mean of the
-    previous ``window`` ones.
+    """One GCN run as the official ``train.py``: Adam (TF 1's by default, :class:`TF1Adam`), L2 on
+    the first layer only, and stop once more than ``window + 1`` epochs have run and the validation
+    loss exceeds the mean of the previous ``window`` ones.
     The validation loss is the official ``model.loss`` on the validation nodes, weight-decay term
     included, or the cross-entropy alone if ``params["stop_on"] == "cross_entropy"``."""
     stop_on = params["stop_on"]  # defaulted and checked by train_gcn
@@ -291,12 +292,10 @@ def train_gcn(graph: dict, params: dict, models: list[str]) -> dict:
     """Every requested propagation model on one dataset, for every seed (seeds spread over
     single-threaded worker processes on the CPU)."""
     p = check_keys(params, "gcn.training", _TRAIN_KEYS, _TRAIN_OPTIONAL)
-    p.setdefault("stop_on", "regularized")
-    if p["stop_on"] not in _STOP_ON:  # before any worker starts
-        raise ValueError(f"gcn.training.stop_on must be one of {_STOP_ON}, got {p['stop_on']!r}")
-    p.setdefault("adam", "tf1")
-    if p["adam"] not in _ADAM:
-        raise ValueError(f"gcn.training.adam must be one of {_ADAM}, got {p['adam']!r}")
+    for key, choices in _CHOICES.items():  # before any worker starts
+        p.setdefault(key, choices[0])
+        if p[key] not in choices:
+            raise ValueError(f"gcn.training.{key} must be one of {choices}, got {p[key]!r}")
     unknown = set(models) - set(PROPAGATION_MODELS)
     if unknown:
         raise ValueError(f"unknown propagation model(s) {sorted(unknown)}; choose from {PROPAGATION_MODELS}")
