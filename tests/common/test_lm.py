@@ -19,6 +19,7 @@ from iclr17.common.lm.data import (
 from iclr17.common.lm.model import (
     LSTMLanguageModel,
     augmented_loss,
+    augmented_loss_weight,
     augmented_target_stats,
     language_model_loss,
     variational_mask,
@@ -223,6 +224,30 @@ def test_augmented_loss_per_distinct_word_equals_the_per_token_kl_with_its_gradi
         (expected_grad,) = torch.autograd.grad(0.7 * ce + 0.3 * tau**2 * naive_kl(), logits)
         assert ce_out.item() == pytest.approx(ce.item(), rel=1e-6)
         assert torch.allclose(total_grad, expected_grad, atol=1e-6)
+
+
+def test_the_paper_s_vocabulary_scaled_augmented_loss_tends_to_a_squared_error_on_the_logits():
+    # Eq. 6.1's weight beta tau^2 |V|: at high tau, tau^2 |V| KL(softmax(z/tau) || softmax(o/tau))
+    # -> 1/2 ||(o - mean o) - (z - mean z)||^2 with z = L u, the target word's similarity scores
+    torch.manual_seed(1)
+    vocab = 50
+    emb = torch.randn(vocab, 6)
+    targets = torch.tensor([[4, 9, 4]])
+    logits = torch.randn(1, 3, vocab)
+    z = emb[targets] @ emb.t()
+    centred = lambda v: v - v.mean(-1, keepdim=True)  # noqa: E731
+    squared_error = 0.5 * ((centred(logits) - centred(z)) ** 2).sum(-1).mean()
+    tau = 1000.0
+    w = augmented_loss_weight(1.0, tau, vocab, "tau2_vocab")
+    assert w == pytest.approx(tau**2 * vocab)
+    assert (w * augmented_loss(logits, targets, emb, tau)).item() == pytest.approx(squared_error.item(), rel=1e-2)
+    # the default scale is |V| times smaller; beta = 0 switches either off; unknown scales fail
+    assert augmented_loss_weight(0.3, 2.0, vocab) == pytest.approx(0.3 * 4.0)
+    assert augmented_loss_weight(0.0, tau, vocab, "tau2_vocab") == 0.0
+    with pytest.raises(ValueError, match="scale"):
+        augmented_loss_weight(0.1, 1.0, vocab, "vocab")
+    total, ce = language_model_loss(logits, targets, emb, beta=0.01, tau=tau, scale="tau2_vocab")
+    assert total.item() == pytest.approx(0.99 * ce.item() + 0.01 * squared_error.item(), rel=1e-2)
 
 
 def test_augmented_target_stats_hand_computed_and_limits():

@@ -64,6 +64,17 @@ def test_unknown_variant_size_and_keys_are_rejected(corpus):
     bad = {"small": {**SIZES["small"], "model": {**SIZES["small"]["model"], "hiden": 3}}}
     with pytest.raises(ParameterError, match="hiden"):
         nodes.train_variant("real", corpus, "small", bad, VARIANTS, 0, "cpu")
+    bad = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.1, "tau": 10.0, "scale": "vocab"}}}
+    with pytest.raises(ParameterError, match="scale must be one of"):
+        nodes.train_variant("real", corpus, "small", bad, VARIANTS, 0, "cpu")
+
+
+def test_the_paper_s_vocabulary_scaled_weight_is_a_parameter(corpus):
+    al = {"beta": 1e-4, "tau": 10.0, "scale": "tau2_vocab"}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights, record = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert record["al_scale"] == "tau2_vocab"
+    assert "beta 0.0001, tau 10.0, AL weight tau2_vocab" in nodes.assumed_settings(record)
 
 
 def test_ordering_check():

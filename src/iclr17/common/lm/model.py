@@ -214,14 +214,37 @@ def augmented_target_stats(embedding: torch.Tensor, tau: float, chunk: int = 100
     }
 
 
+AUGMENTED_LOSS_SCALES = ("tau2", "tau2_vocab")
+
+
+def augmented_loss_weight(beta: float, tau: float, vocab_size: int, scale: str = "tau2") -> float:
+    """The factor on J_aug in the total loss (1 - beta) J + factor * J_aug:
+
+    - ``tau2``: beta tau^2, as in distillation (keeps the augmented gradient on the scale of the
+      cross-entropy's as tau grows, summed over the vocabulary);
+    - ``tau2_vocab``: beta tau^2 |V|, the paper's Eq. 6.1 (J_tot = beta J_aug tau^2 |V| + (1 - beta) J).
+      At high tau, tau^2 |V| KL(softmax(z / tau) || softmax(o / tau)) tends to
+      1/2 ||(o - mean o) - (z - mean z)||^2: a squared-error pull of every logit towards the target
+      word's similarity scores z = L u, whatever tau; its gradient is |V| times ``tau2``'s."""
+    if scale not in AUGMENTED_LOSS_SCALES:
+        raise ValueError(f"augmented loss scale must be one of {AUGMENTED_LOSS_SCALES}, got {scale!r}")
+    return beta * tau**2 * (vocab_size if scale == "tau2_vocab" else 1)
+
+
 def language_model_loss(
-    logits: torch.Tensor, targets: torch.Tensor, embedding: torch.Tensor, beta: float = 0.0, tau: float = 1.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    embedding: torch.Tensor,
+    beta: float = 0.0,
+    tau: float = 1.0,
+    scale: str = "tau2",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(total, cross_entropy)``; total = (1 - beta) J + beta tau^2 J_aug (the tau^2 keeps the
-    augmented gradient on the scale of the cross-entropy's, as in distillation).  beta = 0 is the
-    plain cross-entropy."""
+    """``(total, cross_entropy)``; total = (1 - beta) J + w J_aug with w from
+    ``augmented_loss_weight`` (``scale`` tau2: beta tau^2; tau2_vocab: beta tau^2 |V|, the paper's
+    Eq. 6.1).  beta = 0 is the plain cross-entropy."""
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta must be in [0, 1], got {beta}")
+    weight = augmented_loss_weight(beta, tau, logits.size(-1), scale)
     flat_logits = logits.reshape(-1, logits.size(-1))
     if beta == 0.0:
         ce = F.cross_entropy(flat_logits, targets.reshape(-1))
@@ -229,7 +252,7 @@ def language_model_loss(
     log_probs = F.log_softmax(flat_logits, dim=-1)
     ce = F.nll_loss(log_probs, targets.reshape(-1))
     log_pred = log_probs if tau == 1.0 else None  # at tau 1 the tempered prediction is the same
-    return (1.0 - beta) * ce + beta * tau**2 * augmented_loss(logits, targets, embedding, tau, log_pred), ce
+    return (1.0 - beta) * ce + weight * augmented_loss(logits, targets, embedding, tau, log_pred), ce
 
 
 def perplexity(mean_nll: float) -> float:

@@ -13,13 +13,19 @@ import time
 
 import matplotlib.pyplot as plt
 
-from iclr17.common.config import check_keys
+from iclr17.common.config import ParameterError, check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
     history_metrics,
     learning_curves,
 )
-from iclr17.common.lm.model import DEFAULT_MASK_SHARING, LSTMLanguageModel, augmented_target_stats, model_config
+from iclr17.common.lm.model import (
+    AUGMENTED_LOSS_SCALES,
+    DEFAULT_MASK_SHARING,
+    LSTMLanguageModel,
+    augmented_target_stats,
+    model_config,
+)
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
@@ -34,7 +40,10 @@ def _size_config(size: str, sizes: dict) -> dict:
         raise ValueError(f"tying.size must be one of {sorted(sizes)}, got {size!r}")
     cfg = check_keys(sizes[size], f"tying.sizes.{size}", ("model", "augmented_loss", "training"))
     model_config(cfg["model"], f"tying.sizes.{size}.model")
-    check_keys(cfg["augmented_loss"], f"tying.sizes.{size}.augmented_loss", ("beta", "tau"))
+    check_keys(cfg["augmented_loss"], f"tying.sizes.{size}.augmented_loss", ("beta", "tau"), ("scale",))
+    scale = cfg["augmented_loss"].get("scale", "tau2")
+    if scale not in AUGMENTED_LOSS_SCALES:
+        raise ParameterError(f"tying.sizes.{size}.augmented_loss.scale must be one of {AUGMENTED_LOSS_SCALES}, got {scale!r}")
     return cfg
 
 
@@ -55,9 +64,11 @@ def train_variant(
     model = build_model(len(corpus["vocab"]), cfg["model"], flags["tie"])
     beta = cfg["augmented_loss"]["beta"] if flags["augmented_loss"] else 0.0
     tau = cfg["augmented_loss"]["tau"]
+    scale = cfg["augmented_loss"].get("scale", "tau2")
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
-    weights, history = train_language_model(model, corpus, cfg["training"], dev, beta=beta, tau=tau, desc=f"{size}/{variant}")
+    weights, history = train_language_model(model, corpus, cfg["training"], dev, beta=beta, tau=tau, al_scale=scale,
+                                            desc=f"{size}/{variant}")
     record = {
         "variant": variant,
         "size": size,
@@ -65,6 +76,7 @@ def train_variant(
         "augmented_loss": flags["augmented_loss"],
         "beta": beta,
         "tau": tau,
+        "al_scale": scale,
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
@@ -89,6 +101,8 @@ def assumed_settings(record: dict) -> str:
     )
     if record["augmented_loss"]:
         text += f", beta {record['beta']}, tau {record['tau']}"
+        if record.get("al_scale", "tau2") != "tau2":
+            text += f", AL weight {record['al_scale']}"
     return text
 
 
