@@ -355,6 +355,12 @@ def test_a_diverged_epoch_stops_training_with_the_best_weights(monkeypatch):
     monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: float("inf"))
     with pytest.raises(FloatingPointError, match="diverged in epoch 1"):
         train_language_model(LSTMLanguageModel(12, 8), corpus, CFG, torch.device("cpu"))
+    # so is a finite first epoch far worse than a uniform guess over the 12 words (seen: 1e19)
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: 12.0 * train_module.DIVERGENCE_FACTOR + 1)
+    with pytest.raises(FloatingPointError, match="diverged in epoch 1.*against the best 12"):
+        train_language_model(LSTMLanguageModel(12, 8), corpus, CFG, torch.device("cpu"))
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: 12.0 * train_module.DIVERGENCE_FACTOR - 1)
+    assert len(train_language_model(LSTMLanguageModel(12, 8), corpus, CFG, torch.device("cpu"))[1]) == CFG["epochs"]
     # the plateau schedule rolls back and decays instead of stopping
     valid = iter([30.0, 200.0, 25.0])
     monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: next(valid))

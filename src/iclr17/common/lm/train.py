@@ -89,6 +89,7 @@ def train_language_model(
     train = batchify(corpus["train"], cfg["batch_size"]).to(device)
     steps = n_windows(train, cfg["bptt"])
     best_ppl, best_state, history, decays, lr = math.inf, None, [], 0, float(cfg["lr"])
+    uniform_ppl = float(model.vocab_size)
     for epoch in range(1, cfg["epochs"] + 1):
         if schedule["type"] == "after_epoch":
             lr = learning_rate(schedule, cfg["lr"], epoch)
@@ -116,12 +117,13 @@ def train_language_model(
         seconds = time.perf_counter() - start
         valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
         healthy = math.isfinite(total) and math.isfinite(valid_ppl)
-        if not healthy or valid_ppl > DIVERGENCE_FACTOR * best_ppl:
+        # before any epoch has a best, the yardstick is a uniform guess (perplexity |V|)
+        if not healthy or valid_ppl > DIVERGENCE_FACTOR * min(best_ppl, uniform_ppl):
             # an SGD blow-up (too high an lr for too long).  The plateau schedule rolls back to the
             # best weights and decays by itself; a fixed schedule would spend its remaining epochs
             # in a state it does not recover from, so it stops with the best epoch's weights
             reason = (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(total / count):.4g}, "
-                      f"valid ppl {valid_ppl:.4g} against the best {best_ppl:.4g}; lower training.lr or "
+                      f"valid ppl {valid_ppl:.4g} against the best {min(best_ppl, uniform_ppl):.4g}; lower training.lr or "
                       f"start the lr decay earlier")
             if best_state is None:
                 raise FloatingPointError(f"{desc}: {reason}")
