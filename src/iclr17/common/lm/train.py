@@ -81,7 +81,8 @@ def train_language_model(
     desc: str = "train",
 ) -> tuple[dict, list[dict]]:
     """Train in place; return ``(best_state_dict, history)``.  ``beta``/``tau``/``al_scale`` switch on
-    the augmented loss (``language_model_loss``); ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches only."""
+    the augmented loss (``language_model_loss``); ``batch_transform(x, y)`` (e.g. data noising) is
+    applied to training batches only."""
     cfg = check_keys(cfg, "training", TRAIN_KEYS)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
     model.to(device)
@@ -118,12 +119,13 @@ def train_language_model(
         valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
         healthy = math.isfinite(total) and math.isfinite(valid_ppl)
         # before any epoch has a best, the yardstick is a uniform guess (perplexity |V|)
-        if not healthy or valid_ppl > DIVERGENCE_FACTOR * min(best_ppl, uniform_ppl):
+        yardstick = min(best_ppl, uniform_ppl)
+        if not healthy or valid_ppl > DIVERGENCE_FACTOR * yardstick:
             # an SGD blow-up (too high an lr for too long).  The plateau schedule rolls back to the
             # best weights and decays by itself; a fixed schedule would spend its remaining epochs
             # in a state it does not recover from, so it stops with the best epoch's weights
             reason = (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(total / count):.4g}, "
-                      f"valid ppl {valid_ppl:.4g} against the best {min(best_ppl, uniform_ppl):.4g}; lower training.lr or "
+                      f"valid ppl {valid_ppl:.4g} against the best {yardstick:.4g}; lower training.lr or "
                       f"start the lr decay earlier")
             if best_state is None:
                 raise FloatingPointError(f"{desc}: {reason}")
