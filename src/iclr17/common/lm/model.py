@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iclr17.common.config import check_keys
+from iclr17.common.config import ParameterError, check_keys
 
 MASK_SHARING = ("separate", "per_layer")
 DEFAULT_MASK_SHARING = "separate"
@@ -217,6 +217,12 @@ def augmented_target_stats(embedding: torch.Tensor, tau: float, chunk: int = 100
 AUGMENTED_LOSS_SCALES = ("tau2", "tau2_vocab")
 
 
+def check_augmented_loss_scale(scale: str, where: str = "augmented loss scale") -> str:
+    if scale not in AUGMENTED_LOSS_SCALES:
+        raise ParameterError(f"{where} must be one of {AUGMENTED_LOSS_SCALES}, got {scale!r}")
+    return scale
+
+
 def augmented_loss_weight(beta: float, tau: float, vocab_size: int, scale: str = "tau2") -> float:
     """The factor on J_aug in the total loss (1 - beta) J + factor * J_aug:
 
@@ -226,8 +232,7 @@ def augmented_loss_weight(beta: float, tau: float, vocab_size: int, scale: str =
       At high tau, tau^2 |V| KL(softmax(z / tau) || softmax(o / tau)) tends to
       1/2 ||(o - mean o) - (z - mean z)||^2: a squared-error pull of every logit towards the target
       word's similarity scores z = L u, whatever tau; its gradient is |V| times ``tau2``'s."""
-    if scale not in AUGMENTED_LOSS_SCALES:
-        raise ValueError(f"augmented loss scale must be one of {AUGMENTED_LOSS_SCALES}, got {scale!r}")
+    check_augmented_loss_scale(scale)
     return beta * tau**2 * (vocab_size if scale == "tau2_vocab" else 1)
 
 

@@ -13,17 +13,17 @@ import time
 
 import matplotlib.pyplot as plt
 
-from iclr17.common.config import ParameterError, check_keys
+from iclr17.common.config import check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
     history_metrics,
     learning_curves,
 )
 from iclr17.common.lm.model import (
-    AUGMENTED_LOSS_SCALES,
     DEFAULT_MASK_SHARING,
     LSTMLanguageModel,
     augmented_target_stats,
+    check_augmented_loss_scale,
     model_config,
 )
 from iclr17.common.lm.train import train_language_model
@@ -40,10 +40,9 @@ def _size_config(size: str, sizes: dict) -> dict:
         raise ValueError(f"tying.size must be one of {sorted(sizes)}, got {size!r}")
     cfg = check_keys(sizes[size], f"tying.sizes.{size}", ("model", "augmented_loss", "training"))
     model_config(cfg["model"], f"tying.sizes.{size}.model")
-    check_keys(cfg["augmented_loss"], f"tying.sizes.{size}.augmented_loss", ("beta", "tau"), ("scale",))
-    scale = cfg["augmented_loss"].get("scale", "tau2")
-    if scale not in AUGMENTED_LOSS_SCALES:
-        raise ParameterError(f"tying.sizes.{size}.augmented_loss.scale must be one of {AUGMENTED_LOSS_SCALES}, got {scale!r}")
+    where = f"tying.sizes.{size}.augmented_loss"
+    cfg["augmented_loss"] = {"scale": "tau2", **check_keys(cfg["augmented_loss"], where, ("beta", "tau"), ("scale",))}
+    check_augmented_loss_scale(cfg["augmented_loss"]["scale"], f"{where}.scale")
     return cfg
 
 
@@ -64,7 +63,7 @@ def train_variant(
     model = build_model(len(corpus["vocab"]), cfg["model"], flags["tie"])
     beta = cfg["augmented_loss"]["beta"] if flags["augmented_loss"] else 0.0
     tau = cfg["augmented_loss"]["tau"]
-    scale = cfg["augmented_loss"].get("scale", "tau2")
+    scale = cfg["augmented_loss"]["scale"]
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
     weights, history = train_language_model(model, corpus, cfg["training"], dev, beta=beta, tau=tau, al_scale=scale,
