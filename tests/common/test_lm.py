@@ -226,6 +226,33 @@ def test_augmented_loss_per_distinct_word_equals_the_per_token_kl_with_its_gradi
         assert torch.allclose(total_grad, expected_grad, atol=1e-6)
 
 
+def test_augmented_loss_gradient_through_its_target_is_a_switch():
+    # target_grad=False: y~ is a constant, the embedding gets no gradient from J_aug;
+    # target_grad=True: the same value, and the embedding's gradient is that of the per-token KL
+    # with y~ = softmax(L u / tau) differentiated too (u = L[target] and L both)
+    torch.manual_seed(2)
+    targets = torch.tensor([[1, 4, 1, 0], [2, 2, 4, 1]])
+    logits = torch.randn(2, 4, 6)
+    tau = 1.5
+    emb = torch.randn(6, 3, requires_grad=True)
+    off = augmented_loss(logits, targets, emb, tau)
+    assert not off.requires_grad
+    on = augmented_loss(logits, targets, emb, tau, target_grad=True)
+    assert on.item() == pytest.approx(off.item(), rel=1e-6)
+    (grad,) = torch.autograd.grad(on, emb)
+    log_target = F.log_softmax(emb[targets.reshape(-1)] @ emb.t() / tau, dim=-1)
+    log_pred = F.log_softmax(logits.reshape(-1, 6) / tau, dim=-1)
+    naive = (log_target.exp() * (log_target - log_pred)).sum(-1).mean()
+    (naive_grad,) = torch.autograd.grad(naive, emb)
+    assert grad.abs().sum() > 0 and torch.allclose(grad, naive_grad, atol=1e-6)
+    # through the total loss too, and not at all under no_grad (evaluation)
+    total, _ = language_model_loss(logits, targets, emb, beta=0.2, tau=tau, target_grad=True)
+    (total_grad,) = torch.autograd.grad(total, emb)
+    assert torch.allclose(total_grad, 0.2 * tau**2 * naive_grad, atol=1e-6)
+    with torch.no_grad():
+        assert not augmented_loss(logits, targets, emb, tau, target_grad=True).requires_grad
+
+
 def test_the_paper_s_vocabulary_scaled_augmented_loss_tends_to_a_squared_error_on_the_logits():
     # Eq. 6.1's weight beta tau^2 |V|: at high tau, tau^2 |V| KL(softmax(z/tau) || softmax(o/tau))
     # -> 1/2 ||(o - mean o) - (z - mean z)||^2 with z = L u, the target word's similarity scores

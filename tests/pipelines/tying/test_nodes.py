@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from iclr17.common.config import ParameterError
 from iclr17.pipelines.tying import nodes
@@ -67,6 +68,9 @@ def test_unknown_variant_size_and_keys_are_rejected(corpus):
     bad = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.1, "tau": 10.0, "scale": "vocab"}}}
     with pytest.raises(ParameterError, match="scale must be one of"):
         nodes.train_variant("real", corpus, "small", bad, VARIANTS, 0, "cpu")
+    bad = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.1, "tau": 1.0, "target_grad": "yes"}}}
+    with pytest.raises(ParameterError, match="target_grad must be true or false"):
+        nodes.train_variant("real", corpus, "small", bad, VARIANTS, 0, "cpu")
 
 
 def test_the_paper_s_vocabulary_scaled_weight_is_a_parameter(corpus):
@@ -75,6 +79,20 @@ def test_the_paper_s_vocabulary_scaled_weight_is_a_parameter(corpus):
     weights, record = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
     assert record["al_scale"] == "tau2_vocab"
     assert "beta 0.0001, tau 10.0, AL weight tau2_vocab" in nodes.assumed_settings(record)
+    assert record["al_target_grad"] is False and "AL target" not in nodes.assumed_settings(record)
+
+
+def test_gradient_through_the_augmented_loss_target_is_a_parameter(corpus):
+    al = {"beta": 0.1, "tau": 1.0, "target_grad": True}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights_on, record = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert record["al_target_grad"] is True and record["al_scale"] == "tau2"
+    assert "beta 0.1, tau 1.0, gradient through the AL target" in nodes.assumed_settings(record)
+    # the embedding learns from the augmented loss's target only with it on: one epoch from the
+    # same seed ends at different weights
+    off = {"small": {**sizes["small"], "augmented_loss": {**al, "target_grad": False}}}
+    weights_off, _ = nodes.train_variant("real", corpus, "small", off, VARIANTS, 0, "cpu")
+    assert not torch.allclose(weights_on["embedding.weight"], weights_off["embedding.weight"])
 
 
 def test_ordering_check():

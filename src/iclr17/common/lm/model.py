@@ -165,6 +165,7 @@ def augmented_loss(
     embedding: torch.Tensor,
     tau: float,
     log_pred: torch.Tensor | None = None,
+    target_grad: bool = False,
 ) -> torch.Tensor:
     """Inan et al.'s J_aug: mean over tokens of KL(y~ || y^), where
 
@@ -172,8 +173,11 @@ def augmented_loss(
       distribution that puts mass on words whose embeddings are close to the target's;
     - y^ = softmax(logits / tau), the model's prediction at the same temperature.
 
-    y~ is treated as a constant (no gradient through the target), an assumption where the paper
-    is silent.  Returns 0 exactly when logits equal L u up to a per-token constant.
+    The paper does not say whether the gradient flows through y~ into L.  By default
+    (``target_grad=False``) y~ is a constant; with ``target_grad=True`` the embedding also learns
+    from the augmented loss through its target (pulling each word's similarity scores L u towards
+    the model's predictions where that word came next), as a plain autograd implementation of the
+    formula would.  Returns 0 exactly when logits equal L u up to a per-token constant.
 
     y~ depends on the target word only, so it is computed once per distinct word of the batch
     (a 20 x 35 PTB training batch has 330-391 distinct words, 360 on average):
@@ -181,7 +185,7 @@ def augmented_loss(
     ``log_pred``, if given, is ``log_softmax(logits / tau)`` already computed by the caller."""
     flat = targets.reshape(-1)
     words, which = torch.unique(flat, return_inverse=True)
-    with torch.no_grad():
+    with torch.set_grad_enabled(target_grad and torch.is_grad_enabled()):
         log_target = augmented_log_targets(embedding[words], embedding, tau)  # (distinct, vocab)
         target = log_target.exp()
         neg_entropy = (target * log_target).sum(-1)
@@ -243,10 +247,12 @@ def language_model_loss(
     beta: float = 0.0,
     tau: float = 1.0,
     scale: str = "tau2",
+    target_grad: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(total, cross_entropy)``; total = (1 - beta) J + w J_aug with w from
     ``augmented_loss_weight`` (``scale`` tau2: beta tau^2; tau2_vocab: beta tau^2 |V|, the paper's
-    Eq. 6.1).  beta = 0 is the plain cross-entropy."""
+    Eq. 6.1); ``target_grad``: whether J_aug's gradient also flows through its target into the
+    embedding (``augmented_loss``).  beta = 0 is the plain cross-entropy."""
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta must be in [0, 1], got {beta}")
     weight = augmented_loss_weight(beta, tau, logits.size(-1), scale)
@@ -257,7 +263,8 @@ def language_model_loss(
     log_probs = F.log_softmax(flat_logits, dim=-1)
     ce = F.nll_loss(log_probs, targets.reshape(-1))
     log_pred = log_probs if tau == 1.0 else None  # at tau 1 the tempered prediction is the same
-    return (1.0 - beta) * ce + weight * augmented_loss(logits, targets, embedding, tau, log_pred), ce
+    aug = augmented_loss(logits, targets, embedding, tau, log_pred, target_grad)
+    return (1.0 - beta) * ce + weight * aug, ce
 
 
 def perplexity(mean_nll: float) -> float:

@@ -77,12 +77,13 @@ def train_language_model(
     beta: float = 0.0,
     tau: float = 1.0,
     al_scale: str = "tau2",
+    al_target_grad: bool = False,
     batch_transform: BatchTransform | None = None,
     desc: str = "train",
 ) -> tuple[dict, list[dict]]:
-    """Train in place; return ``(best_state_dict, history)``.  ``beta``/``tau``/``al_scale`` switch on
-    the augmented loss (``language_model_loss``); ``batch_transform(x, y)`` (e.g. data noising) is
-    applied to training batches only."""
+    """Train in place; return ``(best_state_dict, history)``.  ``beta``, ``tau``, ``al_scale`` and
+    ``al_target_grad`` switch on and shape the augmented loss (``language_model_loss``);
+    ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches only."""
     cfg = check_keys(cfg, "training", TRAIN_KEYS)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
     model.to(device)
@@ -105,7 +106,7 @@ def train_language_model(
                 x, y = batch_transform(x, y)
             state = detach_state(state)
             logits, state = model(x, state)
-            loss, ce = language_model_loss(logits, y, model.embedding.weight, beta, tau, al_scale)
+            loss, ce = language_model_loss(logits, y, model.embedding.weight, beta, tau, al_scale, al_target_grad)
             optimizer.zero_grad(set_to_none=True)
             # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
             # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean

@@ -13,7 +13,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from iclr17.common.config import check_keys
+from iclr17.common.config import ParameterError, check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
     history_metrics,
@@ -41,8 +41,12 @@ def _size_config(size: str, sizes: dict) -> dict:
     cfg = check_keys(sizes[size], f"tying.sizes.{size}", ("model", "augmented_loss", "training"))
     model_config(cfg["model"], f"tying.sizes.{size}.model")
     where = f"tying.sizes.{size}.augmented_loss"
-    cfg["augmented_loss"] = {"scale": "tau2", **check_keys(cfg["augmented_loss"], where, ("beta", "tau"), ("scale",))}
-    check_augmented_loss_scale(cfg["augmented_loss"]["scale"], f"{where}.scale")
+    al = {"scale": "tau2", "target_grad": False,
+          **check_keys(cfg["augmented_loss"], where, ("beta", "tau"), ("scale", "target_grad"))}
+    check_augmented_loss_scale(al["scale"], f"{where}.scale")
+    if not isinstance(al["target_grad"], bool):
+        raise ParameterError(f"{where}.target_grad must be true or false, got {al['target_grad']!r}")
+    cfg["augmented_loss"] = al
     return cfg
 
 
@@ -64,10 +68,11 @@ def train_variant(
     beta = cfg["augmented_loss"]["beta"] if flags["augmented_loss"] else 0.0
     tau = cfg["augmented_loss"]["tau"]
     scale = cfg["augmented_loss"]["scale"]
+    target_grad = cfg["augmented_loss"]["target_grad"]
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
     weights, history = train_language_model(model, corpus, cfg["training"], dev, beta=beta, tau=tau, al_scale=scale,
-                                            desc=f"{size}/{variant}")
+                                            al_target_grad=target_grad, desc=f"{size}/{variant}")
     record = {
         "variant": variant,
         "size": size,
@@ -76,6 +81,7 @@ def train_variant(
         "beta": beta,
         "tau": tau,
         "al_scale": scale,
+        "al_target_grad": target_grad,
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
@@ -102,6 +108,8 @@ def assumed_settings(record: dict) -> str:
         text += f", beta {record['beta']}, tau {record['tau']}"
         if record.get("al_scale", "tau2") != "tau2":
             text += f", AL weight {record['al_scale']}"
+        if record.get("al_target_grad", False):
+            text += ", gradient through the AL target"
     return text
 
 
