@@ -119,6 +119,34 @@ def test_variational_mask_is_constant_over_time():
     assert set(mask.unique().tolist()) <= {0.0, 2.0}
 
 
+def test_lstm_layer_without_mask_matches_torch_lstm_with_its_gradients():
+    """The hand-written layer (needed for the per-sequence recurrent mask) is torch's LSTM cell:
+    same outputs, final state and weight gradients with the same weights (gate order i, f, g, o)."""
+    from iclr17.common.lm.model import VariationalLSTMLayer
+
+    torch.manual_seed(0)
+    ours, ref = VariationalLSTMLayer(5, 7), torch.nn.LSTM(5, 7, batch_first=True)
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.uniform_(-0.5, 0.5)
+        ref.weight_ih_l0.copy_(ours.weight_ih)
+        ref.weight_hh_l0.copy_(ours.weight_hh)
+        ref.bias_ih_l0.copy_(ours.bias)
+        ref.bias_hh_l0.zero_()
+    x = torch.randn(3, 6, 5)
+    h0, c0 = torch.randn(3, 7), torch.randn(3, 7)
+    out, (h, c) = ours(x, (h0, c0))
+    out_ref, (h_ref, c_ref) = ref(x, (h0[None], c0[None]))
+    torch.testing.assert_close(out, out_ref)
+    torch.testing.assert_close(h, h_ref[0])
+    torch.testing.assert_close(c, c_ref[0])
+    (out.square().sum() + c.sum()).backward()
+    (out_ref.square().sum() + c_ref.sum()).backward()
+    torch.testing.assert_close(ours.weight_ih.grad, ref.weight_ih_l0.grad)
+    torch.testing.assert_close(ours.weight_hh.grad, ref.weight_hh_l0.grad)
+    torch.testing.assert_close(ours.bias.grad, ref.bias_ih_l0.grad)
+
+
 def test_recurrent_mask_is_used_at_every_step(monkeypatch):
     """The model draws each mask once per forward call (not per time step)."""
     calls = []

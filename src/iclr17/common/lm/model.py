@@ -62,12 +62,15 @@ class VariationalLSTMLayer(nn.Module):
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], h_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         h, c = state
-        gates_x = F.linear(x, self.weight_ih, self.bias)  # all time steps at once
+        # all time steps' input projections at once; unbind (not gates_x[:, t]) so that the
+        # backward pass stacks the per-step gradients instead of adding each into a zero-filled
+        # copy of the whole (batch, time, 4 hidden) tensor
+        gates_x = F.linear(x, self.weight_ih, self.bias).unbind(1)
         w_hh = self.weight_hh.t()
         outputs = []
-        for t in range(x.size(1)):
+        for gx in gates_x:
             h_in = h if h_mask is None else h * h_mask
-            i, f, g, o = (gates_x[:, t] + h_in @ w_hh).chunk(4, dim=1)
+            i, f, g, o = torch.addmm(gx, h_in, w_hh).chunk(4, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
             outputs.append(h)
