@@ -17,6 +17,7 @@ from iclr17.common.lm.data import (
     tokenize,
 )
 from iclr17.common.lm.model import (
+    AugmentedLoss,
     LSTMLanguageModel,
     augmented_loss,
     augmented_loss_weight,
@@ -247,7 +248,7 @@ def test_augmented_loss_per_distinct_word_equals_the_per_token_kl_with_its_gradi
         assert fast.item() == pytest.approx(naive.item(), rel=1e-5)
         assert torch.allclose(fast_grad, naive_grad, atol=1e-6)
         ce = F.cross_entropy(logits.reshape(-1, 12), targets.reshape(-1))
-        total, ce_out = language_model_loss(logits, targets, emb, beta=0.3, tau=tau)
+        total, ce_out = language_model_loss(logits, targets, emb, AugmentedLoss(beta=0.3, tau=tau))
         (total_grad,) = torch.autograd.grad(total, logits)
         (expected_grad,) = torch.autograd.grad(0.7 * ce + 0.3 * tau**2 * naive_kl(), logits)
         assert ce_out.item() == pytest.approx(ce.item(), rel=1e-6)
@@ -274,7 +275,7 @@ def test_augmented_loss_gradient_through_its_target_is_a_switch():
     (naive_grad,) = torch.autograd.grad(naive, emb)
     assert grad.abs().sum() > 0 and torch.allclose(grad, naive_grad, atol=1e-6)
     # through the total loss too, and not at all under no_grad (evaluation)
-    total, _ = language_model_loss(logits, targets, emb, beta=0.2, tau=tau, target_grad=True)
+    total, _ = language_model_loss(logits, targets, emb, AugmentedLoss(beta=0.2, tau=tau, target_grad=True))
     (total_grad,) = torch.autograd.grad(total, emb)
     assert torch.allclose(total_grad, 0.2 * tau**2 * naive_grad, atol=1e-6)
     with torch.no_grad():
@@ -301,7 +302,7 @@ def test_the_paper_s_vocabulary_scaled_augmented_loss_tends_to_a_squared_error_o
     assert augmented_loss_weight(0.0, tau, vocab, "tau2_vocab") == 0.0
     with pytest.raises(ValueError, match="scale"):
         augmented_loss_weight(0.1, 1.0, vocab, "vocab")
-    total, ce = language_model_loss(logits, targets, emb, beta=0.01, tau=tau, scale="tau2_vocab")
+    total, ce = language_model_loss(logits, targets, emb, AugmentedLoss(beta=0.01, tau=tau, scale="tau2_vocab"))
     assert total.item() == pytest.approx(0.99 * ce.item() + 0.01 * squared_error.item(), rel=1e-2)
 
 
@@ -334,12 +335,20 @@ def test_total_loss_mixes_cross_entropy_and_augmented_loss():
     emb = torch.randn(5, 3)
     logits, targets = torch.randn(1, 4, 5), torch.randint(0, 5, (1, 4))
     ce = F.cross_entropy(logits.view(-1, 5), targets.view(-1))
-    total, ce_out = language_model_loss(logits, targets, emb, beta=0.0)
+    total, ce_out = language_model_loss(logits, targets, emb)
     assert torch.equal(total, ce) and torch.equal(ce_out, ce)
-    total, _ = language_model_loss(logits, targets, emb, beta=0.25, tau=3.0)
+    total, _ = language_model_loss(logits, targets, emb, AugmentedLoss(beta=0.25, tau=3.0))
     assert total.item() == pytest.approx((0.75 * ce + 0.25 * 9 * augmented_loss(logits, targets, emb, 3.0)).item(), rel=1e-6)
-    with pytest.raises(ValueError):
-        language_model_loss(logits, targets, emb, beta=1.5)
+    # bad settings fail on construction, named; from a parameter block as a ParameterError
+    for bad, match in (({"beta": 1.5}, "beta"), ({"tau": 0.0}, "temperature"), ({"scale": "vocab"}, "scale"),
+                       ({"target_grad": "yes"}, "target_grad")):
+        with pytest.raises(ValueError, match=match):
+            AugmentedLoss(**bad)
+        with pytest.raises(ParameterError, match=f"block: .*{match}"):
+            AugmentedLoss.from_params({"beta": 0.1, "tau": 1.0, **bad}, "block")
+    with pytest.raises(ParameterError, match="betta"):
+        AugmentedLoss.from_params({"betta": 0.1, "tau": 1.0}, "block")
+    assert AugmentedLoss.from_params({"beta": 0.1, "tau": 2.0}, "block") == AugmentedLoss(0.1, 2.0, "tau2", False)
 
 
 def test_model_rejects_bad_sizes():
@@ -372,7 +381,7 @@ def test_training_learns_a_toy_sequence_and_records_history():
     corpus = _toy_corpus()
     model = LSTMLanguageModel(12, 16, dropout=0.1)
     before = evaluate(model, corpus["valid"], 4, 10, torch.device("cpu"))
-    state, history = train_language_model(model, corpus, CFG, torch.device("cpu"), beta=0.3, tau=2.0)
+    state, history = train_language_model(model, corpus, CFG, torch.device("cpu"), AugmentedLoss(beta=0.3, tau=2.0))
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
     assert [h["lr"] for h in history] == [2.0, 2.0, 2.0, 2.0, 1.0, 0.5]
     assert all(h["tokens_per_s"] > 0 for h in history)

@@ -20,6 +20,7 @@ a parameter says otherwise.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -243,31 +244,57 @@ def augmented_loss_weight(beta: float, tau: float, vocab_size: int, scale: str =
     return beta * tau**2 * (vocab_size if scale == "tau2_vocab" else 1)
 
 
+@dataclass(frozen=True)
+class AugmentedLoss:
+    """The augmented loss's settings, checked on construction.  The total loss is
+    (1 - ``beta``) J + w J_aug with w from ``augmented_loss_weight`` (``scale`` tau2: beta tau^2;
+    tau2_vocab: beta tau^2 |V|, the paper's Eq. 6.1); ``tau`` is J_aug's temperature and
+    ``target_grad`` whether its gradient also flows through its target into the embedding
+    (``augmented_loss``).  ``beta`` 0 (the default) is the plain cross-entropy."""
+
+    beta: float = 0.0
+    tau: float = 1.0
+    scale: str = "tau2"
+    target_grad: bool = False
+
+    def __post_init__(self):
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        if self.tau <= 0:
+            raise ValueError(f"temperature must be positive, got {self.tau}")
+        check_augmented_loss_scale(self.scale, "scale")
+        if not isinstance(self.target_grad, bool):
+            raise ValueError(f"target_grad must be true or false, got {self.target_grad!r}")
+
+    @classmethod
+    def from_params(cls, block, where: str) -> AugmentedLoss:
+        """From an ``augmented_loss:`` parameter block (beta, tau; optional scale, target_grad);
+        a bad key or value is a :class:`ParameterError` naming ``where``."""
+        settings = check_keys(block, where, ("beta", "tau"), ("scale", "target_grad"))
+        try:
+            return cls(**settings)
+        except ValueError as err:
+            raise ParameterError(f"{where}: {err}") from err
+
+
 def language_model_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
     embedding: torch.Tensor,
-    beta: float = 0.0,
-    tau: float = 1.0,
-    scale: str = "tau2",
-    target_grad: bool = False,
+    al: AugmentedLoss = AugmentedLoss(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(total, cross_entropy)``; total = (1 - beta) J + w J_aug with w from
-    ``augmented_loss_weight`` (``scale`` tau2: beta tau^2; tau2_vocab: beta tau^2 |V|, the paper's
-    Eq. 6.1); ``target_grad``: whether J_aug's gradient also flows through its target into the
-    embedding (``augmented_loss``).  beta = 0 is the plain cross-entropy."""
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    weight = augmented_loss_weight(beta, tau, logits.size(-1), scale)
+    """``(total, cross_entropy)``: the cross-entropy, mixed with the augmented loss as ``al`` says
+    (:class:`AugmentedLoss`; its default, beta 0, is the plain cross-entropy)."""
+    weight = augmented_loss_weight(al.beta, al.tau, logits.size(-1), al.scale)
     flat_logits = logits.reshape(-1, logits.size(-1))
-    if beta == 0.0:
+    if al.beta == 0.0:
         ce = F.cross_entropy(flat_logits, targets.reshape(-1))
         return ce, ce
     log_probs = F.log_softmax(flat_logits, dim=-1)
     ce = F.nll_loss(log_probs, targets.reshape(-1))
-    log_pred = log_probs if tau == 1.0 else None  # at tau 1 the tempered prediction is the same
-    aug = augmented_loss(logits, targets, embedding, tau, log_pred, target_grad)
-    return (1.0 - beta) * ce + weight * aug, ce
+    log_pred = log_probs if al.tau == 1.0 else None  # at tau 1 the tempered prediction is the same
+    aug = augmented_loss(logits, targets, embedding, al.tau, log_pred, al.target_grad)
+    return (1.0 - al.beta) * ce + weight * aug, ce
 
 
 def perplexity(mean_nll: float) -> float:

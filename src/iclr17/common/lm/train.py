@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from iclr17.common.config import check_keys
 from iclr17.common.lm.data import batchify, bptt_windows, n_windows
-from iclr17.common.lm.model import LSTMLanguageModel, detach_state, language_model_loss, perplexity
+from iclr17.common.lm.model import AugmentedLoss, LSTMLanguageModel, detach_state, language_model_loss, perplexity
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,12 @@ def train_language_model(
     corpus: dict,
     cfg: dict,
     device: torch.device,
-    beta: float = 0.0,
-    tau: float = 1.0,
-    al_scale: str = "tau2",
-    al_target_grad: bool = False,
+    augmented: AugmentedLoss = AugmentedLoss(),
     batch_transform: BatchTransform | None = None,
     desc: str = "train",
 ) -> tuple[dict, list[dict]]:
-    """Train in place; return ``(best_state_dict, history)``.  ``beta``, ``tau``, ``al_scale`` and
-    ``al_target_grad`` switch on and shape the augmented loss (``language_model_loss``);
+    """Train in place; return ``(best_state_dict, history)``.  ``augmented`` switches on and
+    shapes the augmented loss (``language_model_loss``; the default is the plain cross-entropy);
     ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches only."""
     cfg = check_keys(cfg, "training", TRAIN_KEYS)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
@@ -106,7 +103,7 @@ def train_language_model(
                 x, y = batch_transform(x, y)
             state = detach_state(state)
             logits, state = model(x, state)
-            loss, ce = language_model_loss(logits, y, model.embedding.weight, beta, tau, al_scale, al_target_grad)
+            loss, ce = language_model_loss(logits, y, model.embedding.weight, augmented)
             optimizer.zero_grad(set_to_none=True)
             # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
             # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean

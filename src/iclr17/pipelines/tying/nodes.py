@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 
-from iclr17.common.config import ParameterError, check_keys
+from iclr17.common.config import check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
     history_metrics,
@@ -21,9 +22,9 @@ from iclr17.common.lm.evaluation import (
 )
 from iclr17.common.lm.model import (
     DEFAULT_MASK_SHARING,
+    AugmentedLoss,
     LSTMLanguageModel,
     augmented_target_stats,
-    check_augmented_loss_scale,
     model_config,
 )
 from iclr17.common.lm.train import train_language_model
@@ -40,13 +41,7 @@ def _size_config(size: str, sizes: dict) -> dict:
         raise ValueError(f"tying.size must be one of {sorted(sizes)}, got {size!r}")
     cfg = check_keys(sizes[size], f"tying.sizes.{size}", ("model", "augmented_loss", "training"))
     model_config(cfg["model"], f"tying.sizes.{size}.model")
-    where = f"tying.sizes.{size}.augmented_loss"
-    al = {"scale": "tau2", "target_grad": False,
-          **check_keys(cfg["augmented_loss"], where, ("beta", "tau"), ("scale", "target_grad"))}
-    check_augmented_loss_scale(al["scale"], f"{where}.scale")
-    if not isinstance(al["target_grad"], bool):
-        raise ParameterError(f"{where}.target_grad must be true or false, got {al['target_grad']!r}")
-    cfg["augmented_loss"] = al
+    cfg["augmented_loss"] = AugmentedLoss.from_params(cfg["augmented_loss"], f"tying.sizes.{size}.augmented_loss")
     return cfg
 
 
@@ -65,23 +60,19 @@ def train_variant(
     dev = pick_device(device)
     seed_everything(seed)
     model = build_model(len(corpus["vocab"]), cfg["model"], flags["tie"])
-    beta = cfg["augmented_loss"]["beta"] if flags["augmented_loss"] else 0.0
-    tau = cfg["augmented_loss"]["tau"]
-    scale = cfg["augmented_loss"]["scale"]
-    target_grad = cfg["augmented_loss"]["target_grad"]
+    al = cfg["augmented_loss"] if flags["augmented_loss"] else replace(cfg["augmented_loss"], beta=0.0)
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
-    weights, history = train_language_model(model, corpus, cfg["training"], dev, beta=beta, tau=tau, al_scale=scale,
-                                            al_target_grad=target_grad, desc=f"{size}/{variant}")
+    weights, history = train_language_model(model, corpus, cfg["training"], dev, augmented=al, desc=f"{size}/{variant}")
     record = {
         "variant": variant,
         "size": size,
         "tie": flags["tie"],
         "augmented_loss": flags["augmented_loss"],
-        "beta": beta,
-        "tau": tau,
-        "al_scale": scale,
-        "al_target_grad": target_grad,
+        "beta": al.beta,
+        "tau": al.tau,
+        "al_scale": al.scale,
+        "al_target_grad": al.target_grad,
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
