@@ -1,0 +1,55 @@
+"""Training throughput of the shared PTB language model (``iclr17.common.lm``) on this machine:
+one SGD step (forward, loss, backward, clipping, update) on a random batch of the papers' shape,
+for the small tying variants, in tokens per second.  A benchmark, not a test.
+
+    python scripts/benchmark_lm_step.py [THREADS] [STEPS]
+
+THREADS (default 1) is ``torch.set_num_threads``; STEPS (default 30) timed steps after 5 warm-up
+steps, per variant.  The model is the small default's (200 units, 2 layers, dropout 0.2, 10,000
+words, batch 20 x 35); +AL / +REAL use beta 0.1, tau 1.
+"""
+
+import sys
+import time
+
+import torch
+
+from iclr17.common.lm.model import LSTMLanguageModel, language_model_loss
+
+try:
+    from iclr17.common.lm.model import AugmentedLoss
+except ImportError:  # the code before 1fc72a8 took beta and tau as loose arguments
+    AugmentedLoss = None
+
+VARIANTS = {"baseline": (False, 0.0), "al": (False, 0.1), "re": (True, 0.0), "real": (True, 0.1)}
+
+
+def tokens_per_second(tie: bool, beta: float, steps: int, batch: int = 20, bptt: int = 35) -> float:
+    torch.manual_seed(0)
+    model = LSTMLanguageModel(10_000, 200, layers=2, dropout=0.2, tie=tie)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    al = {"beta": beta, "tau": 1.0} if AugmentedLoss is None else {"al": AugmentedLoss(beta=beta, tau=1.0)}
+    x, y = torch.randint(0, 10_000, (batch, bptt)), torch.randint(0, 10_000, (batch, bptt))
+
+    def step():
+        logits, _ = model(x)
+        loss, _ = language_model_loss(logits, y, model.embedding.weight, **al)
+        optimizer.zero_grad(set_to_none=True)
+        (loss * bptt).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch * bptt / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    torch.set_num_threads(threads)
+    for name, (tie, beta) in VARIANTS.items():
+        print(f"{name:8s} {tokens_per_second(tie, beta, steps):8.0f} tokens/s  ({threads} thread(s), torch {torch.__version__})")
