@@ -341,14 +341,19 @@ def test_total_loss_mixes_cross_entropy_and_augmented_loss():
     assert total.item() == pytest.approx((0.75 * ce + 0.25 * 9 * augmented_loss(logits, targets, emb, 3.0)).item(), rel=1e-6)
     # bad settings fail on construction, named; from a parameter block as a ParameterError
     for bad, match in (({"beta": 1.5}, "beta"), ({"tau": 0.0}, "temperature"), ({"scale": "vocab"}, "scale"),
-                       ({"target_grad": "yes"}, "target_grad")):
+                       ({"target_grad": "yes"}, "target_grad"), ({"start_epoch": 0}, "start_epoch"),
+                       ({"start_epoch": 2.5}, "start_epoch"), ({"start_epoch": True}, "start_epoch")):
         with pytest.raises(ValueError, match=match):
             AugmentedLoss(**bad)
         with pytest.raises(ParameterError, match=f"block: .*{match}"):
             AugmentedLoss.from_params({"beta": 0.1, "tau": 1.0, **bad}, "block")
     with pytest.raises(ParameterError, match="betta"):
         AugmentedLoss.from_params({"betta": 0.1, "tau": 1.0}, "block")
-    assert AugmentedLoss.from_params({"beta": 0.1, "tau": 2.0}, "block") == AugmentedLoss(0.1, 2.0, "tau2", False)
+    assert AugmentedLoss.from_params({"beta": 0.1, "tau": 2.0}, "block") == AugmentedLoss(0.1, 2.0, "tau2", False, 1)
+    # a late start: beta 0 before start_epoch, the settings themselves from it on
+    late = AugmentedLoss.from_params({"beta": 0.3, "tau": 1.0, "start_epoch": 3}, "block")
+    assert [late.at_epoch(e).beta for e in (1, 2, 3, 4)] == [0.0, 0.0, 0.3, 0.3]
+    assert late.at_epoch(3) is late and late.at_epoch(1) == AugmentedLoss(0.0, 1.0, "tau2", False, 3)
 
 
 def test_model_rejects_bad_sizes():
@@ -381,9 +386,11 @@ def test_training_learns_a_toy_sequence_and_records_history():
     corpus = _toy_corpus()
     model = LSTMLanguageModel(12, 16, dropout=0.1)
     before = evaluate(model, corpus["valid"], 4, 10, torch.device("cpu"))
-    state, history = train_language_model(model, corpus, CFG, torch.device("cpu"), AugmentedLoss(beta=0.3, tau=2.0))
+    state, history = train_language_model(model, corpus, CFG, torch.device("cpu"),
+                                          AugmentedLoss(beta=0.3, tau=2.0, start_epoch=2))
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
     assert [h["lr"] for h in history] == [2.0, 2.0, 2.0, 2.0, 1.0, 0.5]
+    assert [h["beta"] for h in history] == [0.0, 0.3, 0.3, 0.3, 0.3, 0.3]
     assert all(h["tokens_per_s"] > 0 for h in history)
     best = min(h["valid_ppl"] for h in history)
     assert best < before / 2 and best < 6

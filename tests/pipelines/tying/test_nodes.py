@@ -102,3 +102,19 @@ def test_ordering_check():
     bad = nodes.ordering_check([res("baseline", 80), res("al", 85), res("re", 86), res("real", 83)])
     assert not bad["baseline_worst"] and not bad["real_best"] and not bad["al_beats_baseline"]
     assert nodes.ordering_check([res("real", 83)]) == {"complete": False, "missing": ["baseline", "al", "re"]}
+
+
+def test_a_late_augmented_loss_trains_as_plus_re_before_its_start_epoch(corpus):
+    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights_real, record = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert record["al_start_epoch"] == 2 and [h["beta"] for h in record["history"]] == [0.0]
+    assert "beta 0.3, tau 1.0, AL from epoch 2 (beta 0 before)" in nodes.assumed_settings(record)
+    # epoch 1 is plain cross-entropy: +REAL's weights are +RE's from the same seed
+    with_re = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
+    weights_re, _ = nodes.train_variant("re", corpus, "small", sizes, with_re, 0, "cpu")
+    assert all(torch.equal(weights_real[k], weights_re[k]) for k in weights_re)
+    # and from epoch 2 on the augmented loss is in force
+    two = {"small": {**sizes["small"], "training": {**sizes["small"]["training"], "epochs": 2}}}
+    _, record = nodes.train_variant("real", corpus, "small", two, VARIANTS, 0, "cpu")
+    assert [h["beta"] for h in record["history"]] == [0.0, 0.3]

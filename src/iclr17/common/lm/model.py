@@ -20,7 +20,7 @@ a parameter says otherwise.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -250,12 +250,15 @@ class AugmentedLoss:
     (1 - ``beta``) J + w J_aug with w from ``augmented_loss_weight`` (``scale`` tau2: beta tau^2;
     tau2_vocab: beta tau^2 |V|, the paper's Eq. 6.1); ``tau`` is J_aug's temperature and
     ``target_grad`` whether its gradient also flows through its target into the embedding
-    (``augmented_loss``).  ``beta`` 0 (the default) is the plain cross-entropy."""
+    (``augmented_loss``).  ``beta`` 0 (the default) is the plain cross-entropy.  ``start_epoch``
+    is the first training epoch that uses it (beta 0 before it; not in the paper, which uses it
+    throughout: the default 1)."""
 
     beta: float = 0.0
     tau: float = 1.0
     scale: str = "tau2"
     target_grad: bool = False
+    start_epoch: int = 1
 
     def __post_init__(self):
         if not 0.0 <= self.beta <= 1.0:
@@ -265,12 +268,18 @@ class AugmentedLoss:
         check_augmented_loss_scale(self.scale, "scale")
         if not isinstance(self.target_grad, bool):
             raise ValueError(f"target_grad must be true or false, got {self.target_grad!r}")
+        if isinstance(self.start_epoch, bool) or not isinstance(self.start_epoch, int) or self.start_epoch < 1:
+            raise ValueError(f"start_epoch must be an integer >= 1, got {self.start_epoch!r}")
+
+    def at_epoch(self, epoch: int) -> AugmentedLoss:
+        """The settings in force in training epoch ``epoch`` (1-based): beta 0 before ``start_epoch``."""
+        return self if epoch >= self.start_epoch or self.beta == 0.0 else replace(self, beta=0.0)
 
     @classmethod
     def from_params(cls, block, where: str) -> AugmentedLoss:
-        """From an ``augmented_loss:`` parameter block (beta, tau; optional scale, target_grad);
-        a bad key or value is a :class:`ParameterError` naming ``where``."""
-        settings = check_keys(block, where, ("beta", "tau"), ("scale", "target_grad"))
+        """From an ``augmented_loss:`` parameter block (beta, tau; optional scale, target_grad,
+        start_epoch); a bad key or value is a :class:`ParameterError` naming ``where``."""
+        settings = check_keys(block, where, ("beta", "tau"), ("scale", "target_grad", "start_epoch"))
         try:
             return cls(**settings)
         except ValueError as err:

@@ -94,6 +94,7 @@ def train_language_model(
             lr = learning_rate(schedule, cfg["lr"], epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        al = augmented.at_epoch(epoch)
         model.train()
         state = model.init_state(cfg["batch_size"])
         total, count, start = 0.0, 0, time.perf_counter()
@@ -103,7 +104,7 @@ def train_language_model(
                 x, y = batch_transform(x, y)
             state = detach_state(state)
             logits, state = model(x, state)
-            loss, ce = language_model_loss(logits, y, model.embedding.weight, augmented)
+            loss, ce = language_model_loss(logits, y, model.embedding.weight, al)
             optimizer.zero_grad(set_to_none=True)
             # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
             # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean
@@ -136,6 +137,7 @@ def train_language_model(
             {
                 "epoch": epoch,
                 "lr": lr,
+                "beta": al.beta,
                 "train_ppl": perplexity(total / count),
                 "valid_ppl": valid_ppl,
                 "tokens_per_s": count / seconds,

@@ -73,6 +73,7 @@ def train_variant(
         "tau": al.tau,
         "al_scale": al.scale,
         "al_target_grad": al.target_grad,
+        "al_start_epoch": al.start_epoch,
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
@@ -101,6 +102,8 @@ def assumed_settings(record: dict) -> str:
             text += f", AL weight {record['al_scale']}"
         if record.get("al_target_grad", False):
             text += ", gradient through the AL target"
+        if record.get("al_start_epoch", 1) != 1:
+            text += f", AL from epoch {record['al_start_epoch']} (beta 0 before)"
     return text
 
 
