@@ -273,7 +273,7 @@ class AugmentedLoss:
 
     def at_epoch(self, epoch: int) -> AugmentedLoss:
         """The settings in force in training epoch ``epoch`` (1-based): beta 0 before ``start_epoch``."""
-        return self if epoch >= self.start_epoch or self.beta == 0.0 else replace(self, beta=0.0)
+        return self if epoch >= self.start_epoch else replace(self, beta=0.0)
 
     @classmethod
     def from_params(cls, block, where: str) -> AugmentedLoss:
