@@ -25,7 +25,7 @@ from iclr17.common.lm.model import (
     language_model_loss,
     variational_mask,
 )
-from iclr17.common.lm.train import evaluate, learning_rate, train_language_model
+from iclr17.common.lm.train import evaluate, learning_rate, token_losses, train_language_model
 from iclr17.common.raw_data import RawFileDataset
 
 PTB = {
@@ -396,6 +396,22 @@ def test_training_learns_a_toy_sequence_and_records_history():
     assert best < before / 2 and best < 6
     model.load_state_dict(state)
     assert evaluate(model, corpus["valid"], 4, 10, torch.device("cpu")) == pytest.approx(best, rel=0.05)
+
+
+def test_token_losses_are_the_per_token_nll_of_one_long_pass_and_give_evaluate():
+    torch.manual_seed(0)
+    ids = _toy_corpus(n=203)["valid"][:203]
+    model = LSTMLanguageModel(12, 16, dropout=0.3).eval()
+    cpu = torch.device("cpu")
+    losses = token_losses(model, ids, 1, 10, cpu)
+    assert losses.shape == (1, 202)
+    # windows of 10 with the state carried read the stream as one pass (dropout off in eval)
+    with torch.no_grad():
+        logits, _ = model(torch.as_tensor(ids[None, :-1]))
+    by_hand = -torch.log_softmax(logits[0], dim=-1)[torch.arange(202), torch.as_tensor(ids[1:])]
+    torch.testing.assert_close(losses[0], by_hand, rtol=1e-5, atol=1e-5)
+    assert evaluate(model, ids, 1, 10, cpu) == pytest.approx(math.exp(by_hand.double().mean().item()), rel=1e-6)
+    assert token_losses(model, ids, 4, 10, cpu).shape == (4, 50 - 1)
 
 
 def test_plateau_schedule_decays_and_stops():

@@ -37,18 +37,22 @@ BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def evaluate(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, device: torch.device) -> float:
-    """Perplexity of ``ids`` read as ``batch_size`` contiguous streams, state carried across windows."""
+def token_losses(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, device: torch.device) -> torch.Tensor:
+    """Negative log-likelihood of every predicted token of ``ids`` read as ``batch_size``
+    contiguous streams, state carried across windows: ``(batch, steps - 1)``, entry ``[b, t]``
+    that of the stream's token ``t + 1`` (at batch 1, of ``ids[t + 1]``)."""
     model.eval()
     data = batchify(ids, batch_size).to(device)
-    state, total, count = model.init_state(batch_size), 0.0, 0
+    state, losses = model.init_state(batch_size), []
     for x, y in bptt_windows(data, bptt):
         logits, state = model(x, state)
-        total += torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
-        ).item()
-        count += y.numel()
-    return perplexity(total / count)
+        losses.append(torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none"))
+    return torch.cat(losses, dim=1).cpu()
+
+
+def evaluate(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, device: torch.device) -> float:
+    """Perplexity of ``ids`` read as ``batch_size`` contiguous streams, state carried across windows."""
+    return perplexity(token_losses(model, ids, batch_size, bptt, device).double().mean().item())
 
 
 def learning_rate(schedule: dict, base_lr: float, epoch: int) -> float:

@@ -1,0 +1,70 @@
+"""How much of a perplexity gap between two finished ``tying`` runs could the choice of text explain?
+A paired bootstrap over the sentences of PTB's valid and test sets: every model's per-token
+log-likelihood at the final evaluation's settings (one stream, state carried, the run's BPTT),
+summed per sentence; the sentences are resampled with replacement and each model's perplexity
+recomputed on the same resample, giving a 95 % interval for the gap to the first model.
+
+    python scripts/tying_paired_bootstrap.py DATA_ROOT:VARIANT DATA_ROOT:VARIANT [...]
+
+Each argument names a finished run's data folder and variant (its weights and record are read,
+as by ``tying_finetune_probe.py``).  The interval is over text sampling only: it says nothing of
+how much a second seed would move either run.
+"""
+
+import json
+import pickle
+import sys
+
+import numpy as np
+import torch
+
+from iclr17.common.lm.train import token_losses
+from iclr17.pipelines.tying.nodes import build_model
+
+RESAMPLES, SEED = 2000, 0
+
+
+def sentence_nll(root: str, variant: str, corpus: dict, split: str) -> np.ndarray:
+    """The model's summed negative log-likelihood of each sentence of ``split`` (batch 1)."""
+    with open(f"{root}/06_models/tying/{variant}_weights.pkl", "rb") as f:
+        weights = pickle.load(f)
+    with open(f"{root}/07_model_output/tying/{variant}_record.json") as f:
+        record = json.load(f)
+    model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
+    model.load_state_dict(weights)
+    losses = token_losses(model, corpus[split], 1, record["training"]["bptt"], torch.device("cpu"))[0]
+    return np.bincount(sentence_ids(corpus, split), weights=losses.double().numpy())
+
+
+def sentence_ids(corpus: dict, split: str) -> np.ndarray:
+    """The sentence of each predicted token (``ids[1:]``); a sentence ends with its ``<eos>``."""
+    targets = np.asarray(corpus[split])[1:]
+    ends = targets == corpus["vocab"].index("<eos>")
+    return np.concatenate([[0], np.cumsum(ends)[:-1]])
+
+
+def main(runs: list[tuple[str, str]]) -> None:
+    with open(f"{runs[0][0]}/04_feature/ptb/corpus.pkl", "rb") as f:
+        corpus = pickle.load(f)
+    for split in ("valid", "test"):
+        tokens = np.bincount(sentence_ids(corpus, split)).astype(float)
+        nll = [sentence_nll(root, variant, corpus, split) for root, variant in runs]
+        rng = np.random.default_rng(SEED)
+        draw = rng.integers(0, len(tokens), (RESAMPLES, len(tokens)))
+        n = tokens[draw].sum(1)
+        ppl = [np.exp(m.sum() / tokens.sum()) for m in nll]
+        boot = [np.exp(m[draw].sum(1) / n) for m in nll]
+        for (root, variant), p, b in zip(runs, ppl, boot):
+            gap = b - boot[0]
+            print(json.dumps({
+                "split": split, "run": f"{root}:{variant}", "ppl": round(float(p), 2),
+                "gap_to_first": round(float(p - ppl[0]), 2),
+                "gap_95": [round(float(q), 2) for q in np.percentile(gap, [2.5, 97.5])],
+                "sentences": len(tokens),
+            }), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or not all(":" in a for a in sys.argv[1:]):
+        sys.exit(__doc__)
+    main([tuple(a.rsplit(":", 1)) for a in sys.argv[1:]])
