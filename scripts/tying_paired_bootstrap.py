@@ -24,16 +24,15 @@ from iclr17.pipelines.tying.nodes import build_model
 RESAMPLES, SEED = 2000, 0
 
 
-def sentence_nll(root: str, variant: str, corpus: dict, split: str) -> np.ndarray:
-    """The model's summed negative log-likelihood of each sentence of ``split`` (batch 1)."""
+def load_model(root: str, variant: str, corpus: dict):
+    """A finished run's best weights in its model, and its BPTT."""
     with open(f"{root}/06_models/tying/{variant}_weights.pkl", "rb") as f:
         weights = pickle.load(f)
     with open(f"{root}/07_model_output/tying/{variant}_record.json") as f:
         record = json.load(f)
     model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
     model.load_state_dict(weights)
-    losses = token_losses(model, corpus[split], 1, record["training"]["bptt"], torch.device("cpu"))[0]
-    return np.bincount(sentence_ids(corpus, split), weights=losses.double().numpy())
+    return model, record["training"]["bptt"]
 
 
 def sentence_ids(corpus: dict, split: str) -> np.ndarray:
@@ -46,9 +45,13 @@ def sentence_ids(corpus: dict, split: str) -> np.ndarray:
 def main(runs: list[tuple[str, str]]) -> None:
     with open(f"{runs[0][0]}/04_feature/ptb/corpus.pkl", "rb") as f:
         corpus = pickle.load(f)
+    models = [load_model(root, variant, corpus) for root, variant in runs]
     for split in ("valid", "test"):
-        tokens = np.bincount(sentence_ids(corpus, split)).astype(float)
-        nll = [sentence_nll(root, variant, corpus, split) for root, variant in runs]
+        sentence = sentence_ids(corpus, split)
+        tokens = np.bincount(sentence).astype(float)
+        # each model's summed negative log-likelihood per sentence, at batch 1 (the final evaluation's)
+        nll = [np.bincount(sentence, weights=token_losses(model, corpus[split], 1, bptt, torch.device("cpu"))[0]
+                           .double().numpy()) for model, bptt in models]
         rng = np.random.default_rng(SEED)
         draw = rng.integers(0, len(tokens), (RESAMPLES, len(tokens)))
         n = tokens[draw].sum(1)
