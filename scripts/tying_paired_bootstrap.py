@@ -2,7 +2,8 @@
 A paired bootstrap over the sentences of PTB's valid and test sets: every model's per-token
 log-likelihood at the final evaluation's settings (one stream, state carried, the run's BPTT),
 summed per sentence; the sentences are resampled with replacement and each model's perplexity
-recomputed on the same resample, giving a 95 % interval for the gap to the first model.
+recomputed on the same resample, giving a 95 % interval for the gap to the first model; and
+where the gap comes from, per kind of target word (``<unk>``, and the others by training count).
 
     python scripts/tying_paired_bootstrap.py DATA_ROOT:VARIANT DATA_ROOT:VARIANT [...]
 
@@ -42,6 +43,16 @@ def sentence_ids(corpus: dict, split: str) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(ends)[:-1]])
 
 
+def word_kinds(corpus: dict, split: str) -> dict[str, np.ndarray]:
+    """Masks over the predicted tokens of ``split``: ``<unk>``, and the other words by how often
+    they occur in the training text."""
+    targets = np.asarray(corpus[split])[1:]
+    in_train = np.bincount(corpus["train"], minlength=len(corpus["vocab"]))[targets]
+    unk = targets == corpus["vocab"].index("<unk>")
+    return {"<unk>": unk, "train count < 100": ~unk & (in_train < 100),
+            "100 to 9,999": ~unk & (in_train >= 100) & (in_train < 10_000), ">= 10,000": ~unk & (in_train >= 10_000)}
+
+
 def main(runs: list[tuple[str, str]]) -> None:
     with open(f"{runs[0][0]}/04_feature/ptb/corpus.pkl", "rb") as f:
         corpus = pickle.load(f)
@@ -49,21 +60,28 @@ def main(runs: list[tuple[str, str]]) -> None:
     for split in ("valid", "test"):
         sentence = sentence_ids(corpus, split)
         tokens = np.bincount(sentence).astype(float)
-        # each model's summed negative log-likelihood per sentence, at batch 1 (the final evaluation's)
-        nll = [np.bincount(sentence, weights=token_losses(model, corpus[split], 1, bptt, torch.device("cpu"))[0]
-                           .double().numpy()) for model, bptt in models]
+        # each model's negative log-likelihood per token at batch 1 (the final evaluation's), per sentence
+        losses = [token_losses(model, corpus[split], 1, bptt, torch.device("cpu"))[0].double().numpy()
+                  for model, bptt in models]
+        nll = [np.bincount(sentence, weights=loss) for loss in losses]
+        kind = word_kinds(corpus, split)
         rng = np.random.default_rng(SEED)
         draw = rng.integers(0, len(tokens), (RESAMPLES, len(tokens)))
         n = tokens[draw].sum(1)
         ppl = [np.exp(m.sum() / tokens.sum()) for m in nll]
         boot = [np.exp(m[draw].sum(1) / n) for m in nll]
-        for (root, variant), p, b in zip(runs, ppl, boot):
+        for (root, variant), p, b, loss in zip(runs, ppl, boot, losses):
             gap = b - boot[0]
             print(json.dumps({
                 "split": split, "run": f"{root}:{variant}", "ppl": round(float(p), 2),
                 "gap_to_first": round(float(p - ppl[0]), 2),
                 "gap_95": [round(float(q), 2) for q in np.percentile(gap, [2.5, 97.5])],
                 "sentences": len(tokens),
+                # where the gap comes from: per kind of target word, its share of the tokens and the
+                # mean difference in nats per token to the first model
+                "by_target": {k: {"share": round(float(m.mean()), 4),
+                                  "nats_per_token": round(float((loss - losses[0])[m].mean()), 4)}
+                              for k, m in kind.items()},
             }), flush=True)
 
 
