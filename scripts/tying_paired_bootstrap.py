@@ -36,17 +36,15 @@ def load_model(root: str, variant: str, corpus: dict):
     return model, record["training"]["bptt"]
 
 
-def sentence_ids(corpus: dict, split: str) -> np.ndarray:
-    """The sentence of each predicted token (``ids[1:]``); a sentence ends with its ``<eos>``."""
-    targets = np.asarray(corpus[split])[1:]
+def sentence_ids(corpus: dict, targets: np.ndarray) -> np.ndarray:
+    """The sentence of each predicted token; a sentence ends with its ``<eos>``."""
     ends = targets == corpus["vocab"].index("<eos>")
     return np.concatenate([[0], np.cumsum(ends)[:-1]])
 
 
-def word_kinds(corpus: dict, split: str) -> dict[str, np.ndarray]:
-    """Masks over the predicted tokens of ``split``: ``<unk>``, and the other words by how often
-    they occur in the training text."""
-    targets = np.asarray(corpus[split])[1:]
+def word_kinds(corpus: dict, targets: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks over the predicted tokens: ``<unk>``, and the other words by how often they occur in
+    the training text."""
     in_train = np.bincount(corpus["train"], minlength=len(corpus["vocab"]))[targets]
     unk = targets == corpus["vocab"].index("<unk>")
     return {"<unk>": unk, "train count < 100": ~unk & (in_train < 100),
@@ -58,13 +56,14 @@ def main(runs: list[tuple[str, str]]) -> None:
         corpus = pickle.load(f)
     models = [load_model(root, variant, corpus) for root, variant in runs]
     for split in ("valid", "test"):
-        sentence = sentence_ids(corpus, split)
+        targets = np.asarray(corpus[split])[1:]  # the predicted tokens, as token_losses orders them at batch 1
+        sentence = sentence_ids(corpus, targets)
         tokens = np.bincount(sentence).astype(float)
         # each model's negative log-likelihood per token at batch 1 (the final evaluation's), per sentence
         losses = [token_losses(model, corpus[split], 1, bptt, torch.device("cpu"))[0].double().numpy()
                   for model, bptt in models]
         nll = [np.bincount(sentence, weights=loss) for loss in losses]
-        kind = word_kinds(corpus, split)
+        kind = word_kinds(corpus, targets)
         rng = np.random.default_rng(SEED)
         draw = rng.integers(0, len(tokens), (RESAMPLES, len(tokens)))
         n = tokens[draw].sum(1)
