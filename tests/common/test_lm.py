@@ -255,6 +255,54 @@ def test_augmented_loss_per_distinct_word_equals_the_per_token_kl_with_its_gradi
         assert torch.allclose(total_grad, expected_grad, atol=1e-6)
 
 
+def test_skipped_target_words_get_the_whole_cross_entropy_and_no_augmented_loss():
+    # 5-word vocabulary, word 2 skipped: J_aug is the KL of the two tokens whose target is 0 or 4,
+    # summed and divided by all four tokens; at tau 1 the gradient on each token's logits is
+    # (p - target) / 4 with target the one-hot label where word 2 comes next, and
+    # (1 - beta) one-hot + beta y~ elsewhere
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0], [0.5, -0.5]])
+    targets = torch.tensor([[2, 0, 2, 4]])
+    logits = torch.tensor([[[0.2, -0.1, 0.4, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0, 0.0],
+                            [0.0, 0.5, -0.5, 0.3, 0.1], [0.3, 0.3, 0.0, -1.0, 0.2]]], requires_grad=True)
+    skip, beta = torch.tensor([2]), 0.3
+
+    def y_tilde(word):
+        sims = [math.exp(sum(a * b for a, b in zip(emb[word].tolist(), emb[j].tolist()))) for j in range(5)]
+        return [v / sum(sims) for v in sims]
+
+    def softmax(row):
+        z = sum(math.exp(v) for v in row)
+        return [math.exp(v) / z for v in row]
+
+    expected = 0.0
+    for t in (1, 3):
+        q, p = y_tilde(targets[0, t].item()), softmax(logits[0, t].tolist())
+        expected += sum(qi * math.log(qi / pi) for qi, pi in zip(q, p)) / 4
+    assert augmented_loss(logits, targets, emb, 1.0, skip=skip).item() == pytest.approx(expected, rel=1e-5)
+    al = AugmentedLoss(beta=beta, tau=1.0, skip_words=("w2",))
+    total, ce = language_model_loss(logits, targets, emb, al, skip)
+    assert ce.item() == pytest.approx(F.cross_entropy(logits[0], targets[0]).item(), rel=1e-6)
+    (grad,) = torch.autograd.grad(total, logits)
+    for t in range(4):
+        word = targets[0, t].item()
+        onehot = [float(j == word) for j in range(5)]
+        soft = onehot if word == 2 else [(1 - beta) * o + beta * q for o, q in zip(onehot, y_tilde(word))]
+        hand = [(p - s) / 4 for p, s in zip(softmax(logits[0, t].tolist()), soft)]
+        assert grad[0, t].tolist() == pytest.approx(hand, abs=1e-6)
+    # no words skipped is the unskipped loss
+    plain, _ = language_model_loss(logits, targets, emb, AugmentedLoss(beta=beta, tau=1.0))
+    none = torch.tensor([], dtype=torch.long)
+    assert language_model_loss(logits, targets, emb, AugmentedLoss(beta=beta), none)[0].item() == pytest.approx(plain.item())
+    # the words become ids through the vocabulary; an unknown word or a bad list is named
+    assert al.skip_ids(["w0", "w1", "w2", "w3", "w4"]) == [2]
+    with pytest.raises(ParameterError, match=r"\['w9'\] are not in the vocabulary"):
+        AugmentedLoss(beta=beta, skip_words=("w2", "w9")).skip_ids(["w0", "w1", "w2"])
+    assert AugmentedLoss.from_params({"beta": 0.3, "tau": 1.0, "skip_words": ["<unk>"]}, "b").skip_words == ("<unk>",)
+    for bad in ("<unk>", [""], ["a", "a"], [1], [["a"]]):
+        with pytest.raises(ParameterError, match="b: skip_words must be a list of distinct words"):
+            AugmentedLoss.from_params({"beta": 0.3, "tau": 1.0, "skip_words": bad}, "b")
+
+
 def test_augmented_loss_gradient_through_its_target_is_a_switch():
     # target_grad=False: y~ is a constant, the embedding gets no gradient from J_aug;
     # target_grad=True: the same value, and the embedding's gradient is that of the per-token KL

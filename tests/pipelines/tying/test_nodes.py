@@ -118,3 +118,18 @@ def test_a_late_augmented_loss_trains_as_plus_re_before_its_start_epoch(corpus):
     two = {"small": {**sizes["small"], "training": {**sizes["small"]["training"], "epochs": 2}}}
     _, record = nodes.train_variant("real", corpus, "small", two, VARIANTS, 0, "cpu")
     assert [h["beta"] for h in record["history"]] == [0.0, 0.3]
+
+
+def test_skip_words_reach_the_training_and_the_record(corpus):
+    sizes = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.3, "tau": 1.0, "skip_words": ["3"]},
+                       "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights, record = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert record["al_skip_words"] == ["3"]
+    assert "beta 0.3, tau 1.0, no AL where the next word is 3" in nodes.assumed_settings(record)
+    # skipping changes the training (word 3 is about a twentieth of the targets)
+    sizes["small"]["augmented_loss"] = {"beta": 0.3, "tau": 1.0}
+    plain, _ = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert not torch.equal(weights["embedding.weight"], plain["embedding.weight"])
+    sizes["small"]["augmented_loss"] = {"beta": 0.3, "tau": 1.0, "skip_words": ["<unk>"]}
+    with pytest.raises(ParameterError, match=r"skip_words \['<unk>'\] are not in the vocabulary"):
+        nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")

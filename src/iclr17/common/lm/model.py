@@ -170,6 +170,7 @@ def augmented_loss(
     tau: float,
     log_pred: torch.Tensor | None = None,
     target_grad: bool = False,
+    skip: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Inan et al.'s J_aug: mean over tokens of KL(y~ || y^), where
 
@@ -186,13 +187,18 @@ def augmented_loss(
     y~ depends on the target word only, so it is computed once per distinct word of the batch
     (a 20 x 35 PTB training batch has 330-391 distinct words, 360 on average):
     KL = sum y~ log y~ (per word) - sum y~ log y^ (per token).
-    ``log_pred``, if given, is ``log_softmax(logits / tau)`` already computed by the caller."""
+    ``log_pred``, if given, is ``log_softmax(logits / tau)`` already computed by the caller.
+    ``skip``, word ids (not in the paper): tokens whose target is one of them add no KL; the mean
+    is still over all tokens, so every other token's term is the same as without ``skip``."""
     flat = targets.reshape(-1)
     words, which = torch.unique(flat, return_inverse=True)
     with torch.set_grad_enabled(target_grad and torch.is_grad_enabled()):
         log_target = augmented_log_targets(embedding[words], embedding, tau)  # (distinct, vocab)
         target = log_target.exp()
         neg_entropy = (target * log_target).sum(-1)
+        if skip is not None and skip.numel():
+            keep = ~torch.isin(words, skip)
+            target, neg_entropy = target * keep.unsqueeze(1), neg_entropy * keep
     if log_pred is None:
         log_pred = F.log_softmax(logits.reshape(-1, logits.size(-1)) / tau, dim=-1)
     # sum the prediction rows that share a target word, then one product per distinct word
@@ -252,13 +258,17 @@ class AugmentedLoss:
     ``target_grad`` whether its gradient also flows through its target into the embedding
     (``augmented_loss``).  ``beta`` 0 (the default) is the plain cross-entropy.  ``start_epoch``
     is the first training epoch that uses it (beta 0 before it; not in the paper, which uses it
-    throughout: the default 1)."""
+    throughout: the default 1).  ``skip_words`` are target words that get no augmented loss: where
+    one of them is the next word the loss is the whole cross-entropy (at tau 1 the gradient's target
+    is its one-hot label instead of the mix (1 - beta) one-hot + beta y~); not in the paper, which
+    smooths every target (the default, none)."""
 
     beta: float = 0.0
     tau: float = 1.0
     scale: str = "tau2"
     target_grad: bool = False
     start_epoch: int = 1
+    skip_words: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not 0.0 <= self.beta <= 1.0:
@@ -270,16 +280,31 @@ class AugmentedLoss:
             raise ValueError(f"target_grad must be true or false, got {self.target_grad!r}")
         if isinstance(self.start_epoch, bool) or not isinstance(self.start_epoch, int) or self.start_epoch < 1:
             raise ValueError(f"start_epoch must be an integer >= 1, got {self.start_epoch!r}")
+        words = self.skip_words
+        strings = isinstance(words, tuple) and all(isinstance(w, str) and w for w in words)
+        if not strings or len(set(words)) < len(words):
+            raise ValueError(f"skip_words must be a list of distinct words, got {words!r}")
 
     def at_epoch(self, epoch: int) -> AugmentedLoss:
         """The settings in force in training epoch ``epoch`` (1-based): beta 0 before ``start_epoch``."""
         return self if epoch >= self.start_epoch else replace(self, beta=0.0)
 
+    def skip_ids(self, vocab: list[str]) -> list[int]:
+        """The ids of ``skip_words`` in ``vocab`` (a word's id is its index); a word not in it is a
+        :class:`ParameterError`."""
+        index = {word: i for i, word in enumerate(vocab)}
+        missing = [w for w in self.skip_words if w not in index]
+        if missing:
+            raise ParameterError(f"augmented loss skip_words {missing} are not in the vocabulary")
+        return [index[w] for w in self.skip_words]
+
     @classmethod
     def from_params(cls, block, where: str) -> AugmentedLoss:
         """From an ``augmented_loss:`` parameter block (beta, tau; optional scale, target_grad,
-        start_epoch); a bad key or value is a :class:`ParameterError` naming ``where``."""
-        settings = check_keys(block, where, ("beta", "tau"), ("scale", "target_grad", "start_epoch"))
+        start_epoch, skip_words); a bad key or value is a :class:`ParameterError` naming ``where``."""
+        settings = check_keys(block, where, ("beta", "tau"), ("scale", "target_grad", "start_epoch", "skip_words"))
+        if isinstance(settings.get("skip_words"), list):
+            settings["skip_words"] = tuple(settings["skip_words"])
         try:
             return cls(**settings)
         except ValueError as err:
@@ -291,19 +316,28 @@ def language_model_loss(
     targets: torch.Tensor,
     embedding: torch.Tensor,
     al: AugmentedLoss = AugmentedLoss(),
+    skip: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(total, cross_entropy)``: the cross-entropy, mixed with the augmented loss as ``al`` says
-    (:class:`AugmentedLoss`; its default, beta 0, is the plain cross-entropy)."""
+    (:class:`AugmentedLoss`; its default, beta 0, is the plain cross-entropy).  ``skip`` holds the
+    ids of ``al.skip_words``: tokens whose target is one of them keep the whole cross-entropy."""
     weight = augmented_loss_weight(al.beta, al.tau, logits.size(-1), al.scale)
     flat_logits = logits.reshape(-1, logits.size(-1))
     if al.beta == 0.0:
         ce = F.cross_entropy(flat_logits, targets.reshape(-1))
         return ce, ce
     log_probs = F.log_softmax(flat_logits, dim=-1)
-    ce = F.nll_loss(log_probs, targets.reshape(-1))
+    flat_targets = targets.reshape(-1)
+    if skip is None or not skip.numel():
+        ce = F.nll_loss(log_probs, flat_targets)
+        mixed_ce = (1.0 - al.beta) * ce
+    else:
+        nll = F.nll_loss(log_probs, flat_targets, reduction="none")
+        ce = nll.mean()
+        mixed_ce = (nll * (1.0 - al.beta * ~torch.isin(flat_targets, skip))).mean()
     log_pred = log_probs if al.tau == 1.0 else None  # at tau 1 the tempered prediction is the same
-    aug = augmented_loss(logits, targets, embedding, al.tau, log_pred, al.target_grad)
-    return (1.0 - al.beta) * ce + weight * aug, ce
+    aug = augmented_loss(logits, targets, embedding, al.tau, log_pred, al.target_grad, skip)
+    return mixed_ce + weight * aug, ce
 
 
 def perplexity(mean_nll: float) -> float:

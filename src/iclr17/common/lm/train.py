@@ -91,6 +91,9 @@ def train_language_model(
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
     train = batchify(corpus["train"], cfg["batch_size"]).to(device)
     steps = n_windows(train, cfg["bptt"])
+    skip = None  # the ids of the words the augmented loss leaves out, checked before any epoch
+    if augmented.skip_words:
+        skip = torch.tensor(augmented.skip_ids(corpus["vocab"]), dtype=torch.long, device=device)
     best_ppl, best_state, history, decays, lr = math.inf, None, [], 0, float(cfg["lr"])
     uniform_ppl = float(model.vocab_size)
     for epoch in range(1, cfg["epochs"] + 1):
@@ -108,7 +111,7 @@ def train_language_model(
                 x, y = batch_transform(x, y)
             state = detach_state(state)
             logits, state = model(x, state)
-            loss, ce = language_model_loss(logits, y, model.embedding.weight, al)
+            loss, ce = language_model_loss(logits, y, model.embedding.weight, al, skip)
             optimizer.zero_grad(set_to_none=True)
             # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
             # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean

@@ -74,6 +74,7 @@ def train_variant(
         "al_scale": al.scale,
         "al_target_grad": al.target_grad,
         "al_start_epoch": al.start_epoch,
+        "al_skip_words": list(al.skip_words),
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
@@ -104,6 +105,8 @@ def assumed_settings(record: dict) -> str:
             text += ", gradient through the AL target"
         if record.get("al_start_epoch", 1) != 1:
             text += f", AL from epoch {record['al_start_epoch']} (beta 0 before)"
+        if record.get("al_skip_words"):
+            text += f", no AL where the next word is {' or '.join(record['al_skip_words'])}"
     return text
 
 
