@@ -43,11 +43,16 @@ def token_losses(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, devi
     that of the stream's token ``t + 1`` (at batch 1, of ``ids[t + 1]``)."""
     model.eval()
     data = batchify(ids, batch_size).to(device)
-    state, losses = model.init_state(batch_size), []
+    # filled in place: a list of small per-window tensors, allocated between the windows' large
+    # logits, kept the allocator from reusing their memory (2.8 GB peak at batch 1 on PTB valid)
+    losses = torch.empty(batch_size, data.size(1) - 1)
+    state, done = model.init_state(batch_size), 0
     for x, y in bptt_windows(data, bptt):
         logits, state = model(x, state)
-        losses.append(torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none"))
-    return torch.cat(losses, dim=1).cpu()
+        step = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+        losses[:, done : done + y.size(1)] = step.cpu()
+        done += y.size(1)
+    return losses
 
 
 def evaluate(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, device: torch.device) -> float:
