@@ -50,28 +50,50 @@ def test_run_side_by_side_runs_all_at_most_jobs_at_a_time_and_reports_failures(t
     assert max(seen) == 2 and min(seen) >= 1
 
 
-def test_longest_first_starts_the_augmented_loss_variants_first_and_keeps_the_rest_in_order():
-    from iclr17.pipeline_registry import longest_first
+def test_run_side_by_side_starts_a_command_after_the_one_it_needs_and_not_after_a_failure(tmp_path):
+    # each job appends its name to a shared file when it starts and, after a pause, when it ends
+    trace = tmp_path / "trace"
+    script = ("import sys, time; f = open(sys.argv[1], 'a'); f.write(sys.argv[2] + ' start\\n'); f.flush();"
+              "time.sleep(1.2); f.write(sys.argv[2] + ' end\\n'); f.close(); sys.exit(int(sys.argv[3]))")
+    commands = {name: [sys.executable, "-c", script, str(trace), name, code]
+                for name, code in [("a", "0"), ("b", "4"), ("a2", "0"), ("b2", "0"), ("c", "0")]}
+    failed = run_side_by_side(commands, jobs=2, threads=1, log_dir=tmp_path / "logs",
+                              needs={"a2": "a", "b2": "b", "x": "y"})
+    assert failed == ["b", "b2"]  # b2 needs the failed b: not run, and reported
+    lines = trace.read_text().split("\n")
+    assert "b2 start" not in lines
+    assert lines.index("a2 start") > lines.index("a end")
+    assert sorted(lines[:2]) == ["a start", "b start"] and "c end" in lines  # c needs nothing
 
-    names = VARIANT_GROUPS["tying"][:-1]
-    assert names == ["tying_baseline", "tying_al", "tying_re", "tying_real"]
-    assert longest_first(names) == ["tying_al", "tying_real", "tying_baseline", "tying_re"]
-    assert longest_first(VARIANT_GROUPS["noising"][:-1]) == VARIANT_GROUPS["noising"][:-1]
+
+def test_the_tying_group_runs_the_augmented_loss_variants_after_the_runs_they_branch_from():
+    from iclr17.pipeline_registry import NEEDS
+
+    names = VARIANT_GROUPS["tying"]
+    assert names == ["tying_baseline", "tying_re", "tying_al_from_baseline", "tying_real_from_re", "tying_report"]
+    assert NEEDS == {"tying_al_from_baseline": "tying_baseline", "tying_real_from_re": "tying_re"}
+    pipelines = register_pipelines()
+    for child, parent in NEEDS.items():  # what the child reads, its parent writes
+        assert set(pipelines[child].inputs()) & set(pipelines[parent].outputs()) == {f"tying.{parent[6:]}.branch_point"}
+        assert names.index(parent) < names.index(child)
+    # the standalone +AL / +REAL pipelines train from scratch and need no other run
+    assert not any(i.endswith("branch_point") for i in pipelines["tying_al"].inputs() | pipelines["tying_real"].inputs())
 
 
-def test_variants_with_jobs_starts_the_longest_first_and_skips_the_report_after_a_failure(monkeypatch):
+def test_variants_with_jobs_passes_the_dependencies_and_skips_the_report_after_a_failure(monkeypatch):
     import click.testing
 
     from iclr17 import cli
+    from iclr17.pipeline_registry import NEEDS
 
     calls = []
 
-    def fake_run_side_by_side(commands, jobs, threads, log_dir, cwd=None):
-        calls.append((list(commands), jobs))
-        return [] if len(calls) == 1 else ["tying_re"]  # the prep succeeds, one variant fails
+    def fake_run_side_by_side(commands, jobs, threads, log_dir, cwd=None, needs=None):
+        calls.append((list(commands), jobs, needs))
+        return [] if len(calls) == 1 else ["tying_re", "tying_real_from_re"]  # the prep succeeds, +RE fails
 
     monkeypatch.setattr(cli, "run_side_by_side", fake_run_side_by_side)
     monkeypatch.chdir(ROOT)
     result = click.testing.CliRunner().invoke(cli.cli, ["variants", "tying", "--jobs", "2"])
-    assert calls == [(["tying_prep"], 1), (["tying_al", "tying_real", "tying_baseline", "tying_re"], 2)]
-    assert result.exit_code != 0 and "failed: tying_re; tying_report not run" in result.output
+    assert calls == [(["tying_prep"], 1, None), (VARIANT_GROUPS["tying"][:-1], 2, NEEDS)]
+    assert result.exit_code != 0 and "failed: tying_re, tying_real_from_re; tying_report not run" in result.output

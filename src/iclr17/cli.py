@@ -4,13 +4,14 @@
 ``tying_al``, ``tying_re``, ``tying_real``, then ``tying_report``), each in its own Kedro session,
 so each is its own MLflow run and the runs line up in the MLflow UI.
 
-By default the variants run one after another in this process.  With ``--jobs N`` the group's
-shared data prep (``tying_prep``) runs once (a subprocess), then up to N variants run side by
-side, the longest first (``RELATIVE_COST`` in pipeline_registry), each a ``kedro run
---pipeline=<variant> --tags=training,evaluation`` subprocess on ``cores / N`` torch threads with
-its output in ``--log-dir``, and the report runs here when all have finished.  Small
-models train more tokens per second in total as two one-thread processes than as one two-thread
-process (measured in docs/results.md, tying section)."""
+By default the variants run one after another in this process, in the group's order.  With
+``--jobs N`` the group's shared data prep (``tying_prep``) runs once (a subprocess), then up to N
+variants run side by side, each a ``kedro run --pipeline=<variant> --tags=training,evaluation``
+subprocess on ``cores / N`` torch threads with its output in ``--log-dir``, a variant that reads
+another's output (``NEEDS`` in pipeline_registry: +AL and +REAL go on from the baseline's and
++RE's branch points) only once that one has finished, and the report runs here when all have
+finished.  Small models train more tokens per second in total as two one-thread processes than
+as one two-thread process (measured in docs/results.md, tying section)."""
 
 from __future__ import annotations
 
@@ -73,15 +74,26 @@ def _check_prep_covers(group: str, names: list[str]) -> str:
 
 
 def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, log_dir: Path,
-                     cwd: Path | None = None) -> list[str]:
-    """Run the commands (in ``cwd``), at most ``jobs`` at a time, each with its output in
-    ``log_dir/<name>.log``; return the names of those that failed."""
+                     cwd: Path | None = None, needs: dict[str, str] | None = None) -> list[str]:
+    """Run the commands (in ``cwd``), in their order, at most ``jobs`` at a time, each with its
+    output in ``log_dir/<name>.log``; a command whose ``needs`` entry is another of them starts
+    only after that one has succeeded, and not at all if it failed.  Return the names of those that
+    failed or did not run."""
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    waiting, running, failed = list(commands), {}, []
+    needs = {k: v for k, v in (needs or {}).items() if k in commands and v in commands}
+    waiting, running, failed, done = list(commands), {}, [], set()
     while waiting or running:
-        while waiting and len(running) < jobs:
-            name = waiting.pop(0)
+        for name in [n for n in waiting if needs.get(n) in failed]:
+            waiting.remove(name)
+            failed.append(name)
+            click.secho(f"== {name} not run: {needs[name]} failed", fg="red", err=True)
+        ready = [n for n in waiting if n not in needs or needs[n] in done]
+        if waiting and not ready and not running:
+            raise click.ClickException(f"cannot start {waiting}: each needs one that will not run ({needs})")
+        while ready and len(running) < jobs:
+            name = ready.pop(0)
+            waiting.remove(name)
             log = log_dir / f"{name}.log"
             with log.open("w") as out:
                 proc = subprocess.Popen(commands[name], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
@@ -94,6 +106,7 @@ def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, lo
             del running[name]
             minutes = (time.monotonic() - start) / 60
             if proc.returncode == 0:
+                done.add(name)
                 click.secho(f"== {name} finished in {minutes:.1f} min", fg="green")
             else:
                 failed.append(name)
@@ -116,7 +129,7 @@ def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, lo
 def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, only: tuple[str, ...],
              jobs: int, log_dir: Path):
     """Run each pipeline of GROUP (e.g. tying) as its own Kedro session and MLflow run."""
-    from iclr17.pipeline_registry import VARIANT_GROUPS, longest_first
+    from iclr17.pipeline_registry import NEEDS, VARIANT_GROUPS
 
     if group not in VARIANT_GROUPS:
         raise click.BadParameter(f"unknown group {group!r}; known: {sorted(VARIANT_GROUPS)}")
@@ -139,8 +152,8 @@ def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, o
                         project / log_dir, cwd=project):
         raise click.ClickException(f"{prep} failed; no variant run")
     start = time.monotonic()
-    commands = {n: variant_command(n, env, raw_params) for n in longest_first(parallel)}
-    failed = run_side_by_side(commands, jobs, threads_per_job(jobs), project / log_dir, cwd=project)
+    commands = {n: variant_command(n, env, raw_params) for n in parallel}
+    failed = run_side_by_side(commands, jobs, threads_per_job(jobs), project / log_dir, cwd=project, needs=NEEDS)
     click.secho(f"== {len(parallel)} variants, {jobs} at a time: {(time.monotonic() - start) / 60:.1f} min", fg="green")
     if failed:
         raise click.ClickException(f"failed: {', '.join(failed)}; {report} not run")

@@ -14,22 +14,17 @@ PIPELINES_BY_NAME = {
 }
 
 # Groups of pipelines run by ``kedro variants <group>`` (see iclr17/cli.py), each its own Kedro
-# session and MLflow run; the last (the report) reads the others' results.
+# session and MLflow run; the last (the report) reads the others' results.  ``tying``'s +AL and +REAL
+# go on from the baseline's and +RE's branch points (the epochs before the augmented loss starts,
+# which they share, are trained once).
 VARIANT_GROUPS = {
-    "tying": [*(f"tying_{v}" for v in tying.VARIANTS), "tying_report"],
+    "tying": ["tying_baseline", "tying_re", *(f"tying_{v}_from_{p}" for v, p in tying.PARENTS.items()), "tying_report"],
     "noising": [*(f"noising_{r}" for r in noising.SCHEME_RUNS), "noising_report"],
 }
 
-# Measured training time of a variant relative to the others of its group (1 if unlisted), so
-# that ``kedro variants --jobs N`` starts the longest first and the last ones end together: the
-# augmented-loss variants trained 3,195 tokens/s against 4,385 for the others, on one thread each
-# beside each other (docs/results.md, tying section).
-RELATIVE_COST = {"tying_al": 1.37, "tying_real": 1.37}
-
-
-def longest_first(names: list[str]) -> list[str]:
-    """``names`` in decreasing :data:`RELATIVE_COST`, ties in their given order."""
-    return sorted(names, key=lambda n: -RELATIVE_COST.get(n, 1.0))
+# A pipeline of a group that reads another's output: ``kedro variants`` starts it only after that
+# one has finished (and not at all if it failed).
+NEEDS = {f"tying_{v}_from_{p}": f"tying_{p}" for v, p in tying.PARENTS.items()}
 
 
 def prep_pipeline_name(group: str) -> str:
@@ -46,6 +41,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     # one run per variant (their metrics share names, so they are not summed into __default__)
     for variant in tying.VARIANTS:
         pipelines[f"tying_{variant}"] = tying.create_pipeline(variant)
+    for variant, parent in tying.PARENTS.items():
+        pipelines[f"tying_{variant}_from_{parent}"] = tying.create_branch_pipeline(variant)
     pipelines["tying_report"] = tying.create_report_pipeline()
     for run in noising.SCHEME_RUNS:
         pipelines[f"noising_{run}"] = noising.create_pipeline(run)

@@ -434,7 +434,7 @@ def test_training_learns_a_toy_sequence_and_records_history():
     corpus = _toy_corpus()
     model = LSTMLanguageModel(12, 16, dropout=0.1)
     before = evaluate(model, corpus["valid"], 4, 10, torch.device("cpu"))
-    state, history = train_language_model(model, corpus, CFG, torch.device("cpu"),
+    state, history, _ = train_language_model(model, corpus, CFG, torch.device("cpu"),
                                           AugmentedLoss(beta=0.3, tau=2.0, start_epoch=2))
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
     assert [h["lr"] for h in history] == [2.0, 2.0, 2.0, 2.0, 1.0, 0.5]
@@ -445,6 +445,44 @@ def test_training_learns_a_toy_sequence_and_records_history():
     model.load_state_dict(state)
     assert evaluate(model, corpus["valid"], 4, 10, torch.device("cpu")) == pytest.approx(best, rel=0.05)
 
+
+
+def _same_history(a: list[dict], b: list[dict]) -> bool:
+    timing = {"tokens_per_s", "epoch_seconds"}
+    return [{k: v for k, v in h.items() if k not in timing} for h in a] == \
+        [{k: v for k, v in h.items() if k not in timing} for h in b]
+
+
+@pytest.mark.parametrize("after", [0, 2])
+def test_a_run_resumed_from_a_branch_point_trains_exactly_as_the_original(after):
+    """A late augmented loss (from epoch 3) leaves epochs 1-2 plain cross-entropy: the state of a
+    plain run after epoch ``after`` (0: before the first), resumed with the augmented loss, gives
+    the very weights and history of a run that had it from the start (dropout on, so the random
+    state is part of the branch point)."""
+    corpus, cpu = _toy_corpus(), torch.device("cpu")
+    cfg, late = {**CFG, "epochs": 4}, AugmentedLoss(beta=0.3, tau=1.0, start_epoch=3)
+    torch.manual_seed(0)
+    straight, straight_history, none = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, late)
+    assert none is None
+    torch.manual_seed(0)
+    plain_model = LSTMLanguageModel(12, 16, dropout=0.3)
+    plain, plain_history, branch = train_language_model(plain_model, corpus, cfg, cpu,
+                                                        AugmentedLoss(beta=0.0, tau=1.0, start_epoch=3), branch_after=after)
+    assert branch["epoch"] == after and len(branch["history"]) == after
+    assert _same_history(branch["history"], straight_history[:after])
+    assert not _same_history(plain_history, straight_history)  # the augmented loss does change epochs 3-4
+    torch.manual_seed(123)  # a different initialisation and random state: the branch point replaces both
+    resumed, resumed_history, _ = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, late,
+                                                       resume=branch)
+    assert _same_history(resumed_history, straight_history)
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    # a branch point past the run, or from a run that stopped before it
+    with pytest.raises(ValueError, match="branch_after must be an epoch in \\[0, 4\\]"):
+        train_language_model(plain_model, corpus, cfg, cpu, branch_after=5)
+    if after == 2:  # resumed at a run's last epoch: nothing left to train, the branch's best weights
+        weights, history, _ = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, {**cfg, "epochs": 2},
+                                                   cpu, resume=branch)
+        assert history == branch["history"] and all(torch.equal(weights[k], branch["best_weights"][k]) for k in weights)
 
 def test_token_losses_are_the_per_token_nll_of_one_long_pass_and_give_evaluate():
     torch.manual_seed(0)
@@ -468,7 +506,7 @@ def test_plateau_schedule_decays_and_stops():
     model = LSTMLanguageModel(12, 8)
     # (a rate so high that the first epoch is worse than a uniform guess is a divergence instead)
     cfg = {**CFG, "epochs": 30, "lr": 3.0, "lr_decay": {"type": "plateau", "rate": 0.1, "max_decays": 1}}
-    _, history = train_language_model(model, corpus, cfg, torch.device("cpu"))
+    _, history, _ = train_language_model(model, corpus, cfg, torch.device("cpu"))
     assert len(history) < 30  # a high rate stalls, the schedule decays once, stalls again, stops
     assert history[0]["lr"] == 3.0 and history[-1]["lr"] == pytest.approx(0.3)
     with pytest.raises(ValueError, match="lr_decay.type"):
@@ -485,7 +523,7 @@ def test_a_diverged_epoch_stops_training_with_the_best_weights(monkeypatch):
     model = LSTMLanguageModel(12, 8)
     valid = iter([30.0, 20.0, 25.0, 20.0 * train_module.DIVERGENCE_FACTOR + 1, 10.0])
     monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: next(valid))
-    _, history = train_language_model(model, corpus, {**CFG, "epochs": 5}, torch.device("cpu"))
+    _, history, _ = train_language_model(model, corpus, {**CFG, "epochs": 5}, torch.device("cpu"))
     assert [h["valid_ppl"] for h in history] == [30.0, 20.0, 25.0]  # the diverged epoch 4 is not kept
     assert "diverged in epoch 4" in history[-1]["stopped"] and "stopped" not in history[0]
     monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: float("inf"))
@@ -501,7 +539,7 @@ def test_a_diverged_epoch_stops_training_with_the_best_weights(monkeypatch):
     valid = iter([30.0, 200.0, 25.0])
     monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: next(valid))
     plateau = {**CFG, "epochs": 3, "lr_decay": {"type": "plateau", "rate": 0.5, "max_decays": 3}}
-    _, history = train_language_model(LSTMLanguageModel(12, 8), corpus, plateau, torch.device("cpu"))
+    _, history, _ = train_language_model(LSTMLanguageModel(12, 8), corpus, plateau, torch.device("cpu"))
     assert [h["lr"] for h in history] == [2.0, 2.0, 1.0] and not any("stopped" in h for h in history)
 
 
@@ -512,7 +550,7 @@ def test_switching_the_schedule_type_keeps_the_other_types_key_ignored():
     corpus = _toy_corpus()
     model = LSTMLanguageModel(12, 8)
     switched = {"type": "after_epoch", "rate": 0.5, "max_decays": 8, "start_epoch": 2}
-    _, history = train_language_model(model, corpus, {**CFG, "epochs": 3, "lr_decay": switched}, torch.device("cpu"))
+    _, history, _ = train_language_model(model, corpus, {**CFG, "epochs": 3, "lr_decay": switched}, torch.device("cpu"))
     assert [h["lr"] for h in history] == [2.0, 1.0, 0.5]
     with pytest.raises(ParameterError, match="patience"):
         train_language_model(model, corpus, {**CFG, "lr_decay": {**switched, "patience": 2}}, torch.device("cpu"))

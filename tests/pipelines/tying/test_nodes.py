@@ -133,3 +133,42 @@ def test_skip_words_reach_the_training_and_the_record(corpus):
     sizes["small"]["augmented_loss"] = {"beta": 0.3, "tau": 1.0, "skip_words": ["<unk>"]}
     with pytest.raises(ParameterError, match=r"skip_words \['<unk>'\] are not in the vocabulary"):
         nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+
+
+def test_plus_real_from_plus_re_s_branch_point_is_plus_real_from_scratch(corpus):
+    """+RE saves its state after the epoch before the augmented loss starts (here 1 of 3); +REAL
+    trained on from it has the weights and history of +REAL trained from scratch."""
+    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2, "skip_words": ["3"]}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
+    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
+    scratch, scratch_record = nodes.train_variant("real", corpus, "small", sizes, variants, 0, "cpu")
+    _, re_record, branch = nodes.train_parent("re", corpus, "small", sizes, variants, 0, "cpu")
+    assert branch["epoch"] == 1 and branch["run"]["variant"] == "re" and len(re_record["history"]) == 3
+    weights, record = nodes.train_branch("real", corpus, branch, "small", sizes, variants, 0, "cpu")
+    assert all(torch.equal(weights[k], scratch[k]) for k in scratch)
+    timing = ("tokens_per_s", "epoch_seconds")
+    strip = lambda history: [{k: v for k, v in h.items() if k not in timing} for h in history]  # noqa: E731
+    assert strip(record["history"]) == strip(scratch_record["history"])
+    assert record["branch"]["parent"] == "re" and record["branch"]["after_epoch"] == 1
+    assert record["wall_seconds"] == pytest.approx(record["branch"]["shared_seconds"] + record["branch"]["own_seconds"])
+    results = nodes.evaluate_variant(corpus, weights, record, 2, "cpu")
+    rows, *_ = nodes.variant_summary(results, record, PAPER)
+    assert "epochs 1-1 trained once, in the +RE run" in rows[0]["note"]
+
+
+def test_a_branch_point_of_other_settings_or_variant_is_refused(corpus):
+    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al}}
+    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}, "al": {"tie": False, "augmented_loss": True}}
+    _, _, branch = nodes.train_parent("re", corpus, "small", sizes, variants, 0, "cpu")
+    with pytest.raises(ParameterError, match=r"differs in \['seed'\].*--pipeline=tying_re with these parameters"):
+        nodes.train_branch("real", corpus, branch, "small", sizes, variants, 1, "cpu")
+    with pytest.raises(ParameterError, match=r"differs in \['tie'\]"):  # +AL is untied: it branches from the baseline
+        nodes.train_branch("al", corpus, branch, "small", sizes, variants, 0, "cpu")
+    later = {"small": {**sizes["small"], "augmented_loss": {**al, "start_epoch": 3}}}
+    with pytest.raises(ParameterError, match=r"differs in \['al_start_epoch'\]"):
+        nodes.train_branch("real", corpus, branch, "small", later, variants, 0, "cpu")
+    with pytest.raises(ParameterError, match="the augmented loss"):  # +RE itself has nothing to go on with
+        nodes.train_branch("re", corpus, branch, "small", sizes, variants, 0, "cpu")
+    with pytest.raises(ValueError, match="uses the augmented loss: it is no branch point's parent"):
+        nodes.train_parent("real", corpus, "small", sizes, variants, 0, "cpu")

@@ -1,4 +1,5 @@
 import json
+import re
 
 import mlflow
 import pytest
@@ -10,7 +11,7 @@ def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
     pipes = register_pipelines()
     for name in VARIANT_GROUPS["tying"]:
         assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in pipes[name].nodes)
-    assert "ptb.raw_train" in pipes["tying_al"].inputs()
+    assert "ptb.raw_train" in pipes["tying_al"].inputs() and "ptb.raw_train" in pipes["tying_al_from_baseline"].inputs()
     assert "tying_real" not in [n.name for n in pipes["__default__"].nodes]
 
 
@@ -29,8 +30,9 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
     runs = {n: test_env.mlflow_runs(n) for n in VARIANT_GROUPS["tying"]}
     assert all(len(r) == 1 for r in runs.values())
     runs = {n: r[0] for n, r in runs.items()}
-    for variant in ("baseline", "al", "re", "real"):
-        run = runs[f"tying_{variant}"]
+    names = {"baseline": "tying_baseline", "re": "tying_re", "al": "tying_al_from_baseline", "real": "tying_real_from_re"}
+    for variant, name in names.items():
+        run = runs[name]
         assert run.info.status == "FINISHED"
         assert run.data.params["tying.size"] == "small"
         assert run.data.params["tying.sizes.small.model.hidden"] == "16"
@@ -40,8 +42,16 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
         assert {"paper_vs_run.json", "paper_vs_run.md", "learning_curves.png", f"{variant}_results.json"} <= artifacts
         # run side by side (--jobs 2): the variant's own nodes only, its output in its log
         assert run.data.tags["kedro_command"].endswith("--tag=training,evaluation")
-        log = (test_env.log_dir / f"tying_{variant}.log").read_text()
-        assert f"Completed node: tying.train_{variant}" in log and "ptb.prepare_corpus" not in log
+        # the log as one line, without rich's wrapping and its source column
+        log = " ".join(re.sub(r"\S+\.py:\d+", " ", (test_env.log_dir / f"{name}.log").read_text()).split())
+        assert f"Completed node: tying.{name.replace('tying_', 'train_')}" in log and "ptb.prepare_corpus" not in log
+        # +AL and +REAL (augmented loss from epoch 2) go on from their parents' epoch 1: they train epoch 2 only
+        assert (f"small/{variant} epoch 1: lr" in log) is (variant in ("baseline", "re"))
+        assert f"small/{variant} epoch 2: lr" in log
+    real = json.loads((data_root / "07_model_output" / "tying" / "real_record.json").read_text())
+    re_record = json.loads((data_root / "07_model_output" / "tying" / "re_record.json").read_text())
+    assert real["branch"]["parent"] == "re" and real["branch"]["after_epoch"] == 1
+    assert real["history"][0] == re_record["history"][0]  # epoch 1 is +RE's, timing and all
     assert test_env.mlflow_runs("tying_prep") == []  # the shared prep ran once, untracked
     report = {a.path for a in client.list_artifacts(runs["tying_report"].info.run_id)}
     assert {"paper_vs_run.json", "learning_curves.png", "ordering.json"} <= report

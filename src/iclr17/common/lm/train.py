@@ -9,8 +9,12 @@ global-norm gradient clipping and either of the two learning-rate schedules the 
 The gradient is that of the loss summed over the window's time steps and averaged over the batch,
 as in Zaremba et al.'s code, so learning rates and clipping thresholds carry over from the papers.
 
-Returns the weights of the best validation epoch and a per-epoch history (train / valid
-perplexity, learning rate, tokens per second).
+Returns the weights of the best validation epoch, a per-epoch history (train / valid
+perplexity, learning rate, tokens per second) and, when asked for, a *branch point*: everything
+the loop needs to go on from the end of a given epoch (weights, best weights, schedule, the torch
+random state).  A run resumed from it (``resume``) trains exactly as the original would have from
+that epoch on, so runs that share their first epochs (``tying``'s +AL with a late augmented loss
+and the baseline) need train them only once.
 """
 
 from __future__ import annotations
@@ -78,6 +82,34 @@ def _check_schedule(schedule: dict) -> dict:
     raise ValueError(f"lr_decay.type must be 'after_epoch' or 'plateau', got {kind!r}")
 
 
+def _random_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_random_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def branch_point(model, epoch, best_ppl, best_state, history, lr, decays, seconds, device) -> dict:
+    """The training loop's whole state at the end of ``epoch`` (0: before the first), on the CPU."""
+    return {
+        "epoch": epoch,
+        "weights": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "best_ppl": best_ppl,
+        "best_weights": None if best_state is None else {k: v.cpu().clone() for k, v in best_state.items()},
+        "history": copy.deepcopy(history),
+        "lr": lr,
+        "decays": decays,
+        "seconds": seconds,
+        "random_state": _random_state(device),
+    }
+
+
 def train_language_model(
     model: LSTMLanguageModel,
     corpus: dict,
@@ -86,12 +118,20 @@ def train_language_model(
     augmented: AugmentedLoss = AugmentedLoss(),
     batch_transform: BatchTransform | None = None,
     desc: str = "train",
-) -> tuple[dict, list[dict]]:
-    """Train in place; return ``(best_state_dict, history)``.  ``augmented`` switches on and
-    shapes the augmented loss (``language_model_loss``; the default is the plain cross-entropy);
-    ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches only."""
+    branch_after: int | None = None,
+    resume: dict | None = None,
+) -> tuple[dict, list[dict], dict | None]:
+    """Train in place; return ``(best_state_dict, history, branch)``.  ``augmented`` switches on
+    and shapes the augmented loss (``language_model_loss``; the default is the plain
+    cross-entropy); ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches
+    only.  ``branch_after``: ``branch`` is the loop's state at the end of that epoch (0: before
+    the first; :func:`branch_point`), else None (also when the run stopped before it).
+    ``resume``: such a state, to go on from (the model's weights and the random state are
+    replaced by its own); ``history`` then holds its epochs too."""
     cfg = check_keys(cfg, "training", TRAIN_KEYS)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
+    if branch_after is not None and not 0 <= branch_after <= cfg["epochs"]:
+        raise ValueError(f"branch_after must be an epoch in [0, {cfg['epochs']}], got {branch_after}")
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
     train = batchify(corpus["train"], cfg["batch_size"]).to(device)
@@ -100,8 +140,19 @@ def train_language_model(
     if augmented.skip_words:
         skip = torch.tensor(augmented.skip_ids(corpus["vocab"]), dtype=torch.long, device=device)
     best_ppl, best_state, history, decays, lr = math.inf, None, [], 0, float(cfg["lr"])
+    first, seconds_before, branch = 1, 0.0, None
+    if resume is not None:
+        model.load_state_dict(resume["weights"])
+        best_ppl, history, decays, lr = resume["best_ppl"], copy.deepcopy(resume["history"]), resume["decays"], resume["lr"]
+        if resume["best_weights"] is not None:
+            best_state = {k: v.to(device) for k, v in resume["best_weights"].items()}
+        first, seconds_before = resume["epoch"] + 1, resume["seconds"]
+        _set_random_state(resume["random_state"], device)
+    started = time.perf_counter()
+    if branch_after is not None and branch_after == first - 1:
+        branch = branch_point(model, branch_after, best_ppl, best_state, history, lr, decays, seconds_before, device)
     uniform_ppl = float(model.vocab_size)
-    for epoch in range(1, cfg["epochs"] + 1):
+    for epoch in range(first, cfg["epochs"] + 1):
         if schedule["type"] == "after_epoch":
             lr = learning_rate(schedule, cfg["lr"], epoch)
         for group in optimizer.param_groups:
@@ -166,4 +217,9 @@ def train_language_model(
                 break
             lr *= schedule["rate"]
             model.load_state_dict(best_state)
-    return {k: v.cpu() for k, v in best_state.items()}, history
+        if epoch == branch_after:
+            branch = branch_point(model, epoch, best_ppl, best_state, history, lr, decays,
+                                  seconds_before + time.perf_counter() - started, device)
+    if best_state is None:
+        raise ValueError(f"{desc}: no epoch to train (resumed after epoch {first - 1} of {cfg['epochs']})")
+    return {k: v.cpu() for k, v in best_state.items()}, history, branch

@@ -67,7 +67,7 @@ def train_scheme(run: str, corpus: dict, stats: dict, size: str, sizes: dict, ru
                     seed=seed, device=dev)
     log.info("noising %s/%s (%s): %d parameters on %s", size, run, spec, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
-    weights, history = train_language_model(model, corpus, cfg["training"], dev, batch_transform=noiser,
+    weights, history, _ = train_language_model(model, corpus, cfg["training"], dev, batch_transform=noiser,
                                             desc=f"{size}/{run}")
     record = {"run": run, "size": size, **spec, "model": cfg["model"], "training": cfg["training"], "seed": seed,
               "device": describe_device(dev), "wall_seconds": time.perf_counter() - start, "history": history}

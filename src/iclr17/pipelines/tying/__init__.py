@@ -1,5 +1,6 @@
 """Inan, Khosravi & Socher (ICLR 2017): Tying Word Vectors and Word Classifiers."""
 
-from .pipeline import VARIANTS, create_pipeline, create_report_pipeline
+from .nodes import PARENTS
+from .pipeline import VARIANTS, create_branch_pipeline, create_pipeline, create_report_pipeline
 
-__all__ = ["VARIANTS", "create_pipeline", "create_report_pipeline"]
+__all__ = ["PARENTS", "VARIANTS", "create_branch_pipeline", "create_pipeline", "create_report_pipeline"]

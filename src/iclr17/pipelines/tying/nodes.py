@@ -1,7 +1,10 @@
 """Nodes of the ``tying`` pipelines (Inan, Khosravi & Socher, ICLR 2017): pure functions of
 catalog entries and ``params:``.
 
-training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chosen size on PTB
+training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chosen size on PTB; the
+            variants without the augmented loss also save their state at the end of the epoch
+            before it starts (its ``start_epoch``), from which ``train_branch`` trains the variant
+            with it exactly as from scratch (they share those epochs: beta is 0 before it)
 evaluation  valid/test perplexity of its best epoch, per-epoch curves and throughput, and the
             paper-vs-run rows; ``tying_report`` puts the four variants side by side
 """
@@ -14,7 +17,7 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 
-from iclr17.common.config import check_keys
+from iclr17.common.config import ParameterError, check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
     history_metrics,
@@ -49,10 +52,14 @@ def build_model(vocab_size: int, model_cfg: dict, tie: bool) -> LSTMLanguageMode
     return LSTMLanguageModel(vocab_size=vocab_size, tie=tie, **model_config(model_cfg, "model"))
 
 
-def train_variant(
-    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
-) -> tuple[dict, dict]:
-    """Train one variant; return ``(best weights, training record)``."""
+# the variant whose first epochs an augmented-loss variant shares (the same tying, no augmented loss)
+PARENTS = {"al": "baseline", "real": "re"}
+# what a branch point's run must share with the run that goes on from it
+_BRANCH_KEYS = ("size", "tie", "model", "training", "seed", "al_start_epoch")
+
+
+def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str,
+           branch_after: int | None = None, resume: dict | None = None) -> tuple[dict, dict, dict | None]:
     if variant not in variants:
         raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
     flags = check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
@@ -63,7 +70,8 @@ def train_variant(
     al = cfg["augmented_loss"] if flags["augmented_loss"] else replace(cfg["augmented_loss"], beta=0.0)
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
-    weights, history = train_language_model(model, corpus, cfg["training"], dev, augmented=al, desc=f"{size}/{variant}")
+    weights, history, branch = train_language_model(model, corpus, cfg["training"], dev, augmented=al,
+                                                    desc=f"{size}/{variant}", branch_after=branch_after, resume=resume)
     record = {
         "variant": variant,
         "size": size,
@@ -83,6 +91,54 @@ def train_variant(
         "wall_seconds": time.perf_counter() - start,
         "history": history,
     }
+    return weights, record, branch
+
+
+def train_variant(
+    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
+) -> tuple[dict, dict]:
+    """Train one variant from scratch; return ``(best weights, training record)``."""
+    weights, record, _ = _train(variant, corpus, size, sizes, variants, seed, device)
+    return weights, record
+
+
+def train_parent(
+    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
+) -> tuple[dict, dict, dict]:
+    """:func:`train_variant` of a variant without the augmented loss, plus its *branch point*: the
+    training state at the end of epoch ``augmented_loss.start_epoch - 1`` (0: before the first),
+    from which :func:`train_branch` trains the augmented-loss variant with the same tying."""
+    if variants.get(variant, {}).get("augmented_loss"):
+        raise ValueError(f"tying.variants.{variant} uses the augmented loss: it is no branch point's parent")
+    after = _size_config(size, sizes)["augmented_loss"].start_epoch - 1
+    weights, record, branch = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=after)
+    if branch is None:  # the run stopped (diverged) before that epoch
+        raise RuntimeError(f"tying {size}/{variant} stopped before epoch {after}: no branch point for {after + 1}")
+    return weights, record, {**branch, "run": {"variant": variant, **{k: record[k] for k in _BRANCH_KEYS}}}
+
+
+def train_branch(
+    variant: str, corpus: dict, branch: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
+) -> tuple[dict, dict]:
+    """Train augmented-loss variant ``variant`` on from its parent's branch point (see
+    :func:`train_parent`): the same weights and history as :func:`train_variant` from scratch, in
+    the time of the epochs from the augmented loss's ``start_epoch`` on.  The record's
+    ``wall_seconds`` counts the shared epochs too (``branch`` splits it)."""
+    flags, cfg, parent = variants.get(variant, {}), _size_config(size, sizes), branch["run"]
+    start_epoch = cfg["augmented_loss"].start_epoch
+    wanted = {"size": size, "tie": flags.get("tie"), "model": cfg["model"], "training": cfg["training"], "seed": seed,
+              "al_start_epoch": start_epoch}
+    differ = sorted(k for k in _BRANCH_KEYS if parent[k] != wanted[k])
+    if not flags.get("augmented_loss") or branch["epoch"] != start_epoch - 1 or differ:
+        raise ParameterError(
+            f"tying {size}/{variant} cannot go on from the branch point of {parent['variant']} (after epoch "
+            f"{branch['epoch']}; differs in {differ or ['the augmented loss']}): run kedro run "
+            f"--pipeline=tying_{parent['variant']} with these parameters first, or --pipeline=tying_{variant} from scratch")
+    weights, record, _ = _train(variant, corpus, size, sizes, variants, seed, device, resume=branch)
+    own = record["wall_seconds"]
+    record["wall_seconds"] = branch["seconds"] + own
+    record["branch"] = {"parent": parent["variant"], "after_epoch": branch["epoch"], "shared_seconds": branch["seconds"],
+                        "own_seconds": own}
     return weights, record
 
 
@@ -127,6 +183,7 @@ def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int,
         "tied_storage": model.decoder.weight.data_ptr() == model.embedding.weight.data_ptr(),
         "al_target": augmented_target_stats(model.embedding.weight, record["tau"]) if record["augmented_loss"] else None,
         "train_seconds": record["wall_seconds"],
+        "branch": record.get("branch"),
         "device": record["device"],
         "assumed": assumed_settings(record),
     }
@@ -145,6 +202,10 @@ def _rows(results: dict, paper: dict) -> list[dict]:
     )
     if results.get("al_target"):
         note += f", AL target entropy {results['al_target']['entropy_fraction_of_uniform']:.1%} of uniform"
+    if results.get("branch"):
+        branch = results["branch"]
+        note += (f"; epochs 1-{branch['after_epoch']} trained once, in the "
+                 f"{VARIANT_LABELS.get(branch['parent'], branch['parent'])} run (the same until the augmented loss starts)")
     if results.get("stopped"):
         note += f"; stopped early: {results['stopped']}"
     if results.get("assumed"):

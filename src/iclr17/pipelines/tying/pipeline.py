@@ -1,6 +1,9 @@
 """The ``tying`` DAGs: one pipeline per Table 1 variant (``tying_baseline``, ``tying_al``,
 ``tying_re``, ``tying_real``), each its own Kedro run and so its own MLflow run, and
-``tying_report``, which puts the four side by side.  ``kedro variants tying`` runs all five.
+``tying_report``, which puts the four side by side.  ``tying_al_from_baseline`` and
+``tying_real_from_re`` train +AL and +REAL on from the branch point that ``tying_baseline`` and
+``tying_re`` save (the end of the epoch before the augmented loss starts; until then the runs are
+the same): ``kedro variants tying`` runs those, after their parents, then the report.
 
 Each variant pipeline reads top to bottom: PTB data prep (shared ``ptb.*`` datasets) ->
 training -> evaluation (best-epoch valid/test perplexity, curves, paper_vs_run)."""
@@ -18,35 +21,57 @@ VARIANTS = ("baseline", "al", "re", "real")
 _n = stage_node_factory("tying")
 
 
+def _evaluation(variant: str) -> list:
+    v = f"tying.{variant}"
+    return [
+        _n(
+            nodes.evaluate_variant,
+            ["ptb_corpus", f"{v}.weights", f"{v}.record", "params:tying.final_eval_batch_size", "params:tying.device"],
+            f"{v}.results",
+            f"evaluate_{variant}",
+            "evaluation",
+        ),
+        _n(
+            nodes.variant_summary,
+            [f"{v}.results", f"{v}.record", "params:tying.paper"],
+            [f"{v}.paper_vs_run", f"{v}.paper_vs_run_md", f"{v}.metrics", f"{v}.learning_curves"],
+            f"summary_{variant}",
+            "evaluation",
+        ),
+    ]
+
+
+_PARAMS = ["params:tying.size", "params:tying.sizes", "params:tying.variants", "params:tying.seed", "params:tying.device"]
+
+
 def create_pipeline(variant: str, **kwargs) -> Pipeline:
+    """One variant from scratch; a variant without the augmented loss also saves its branch point."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    train = update_wrapper(partial(nodes.train_variant, variant), nodes.train_variant)
+    v = f"tying.{variant}"
+    parent = variant in nodes.PARENTS.values()
+    func = nodes.train_parent if parent else nodes.train_variant
+    outputs = [f"{v}.weights", f"{v}.record"] + ([f"{v}.branch_point"] if parent else [])
+    train = update_wrapper(partial(func, variant), func)
+    return ptb_data_prep() + Pipeline(
+        [_n(train, ["ptb_corpus", *_PARAMS], outputs, f"train_{variant}", "training"), *_evaluation(variant)]
+    )
+
+
+def create_branch_pipeline(variant: str, **kwargs) -> Pipeline:
+    """Augmented-loss variant ``variant`` trained on from its parent's branch point (the parent's
+    pipeline, ``tying_baseline`` or ``tying_re``, must have run with the same parameters): its
+    epochs before the augmented loss starts are not trained again."""
+    if variant not in nodes.PARENTS:
+        raise ValueError(f"variant must be one of {tuple(nodes.PARENTS)}, got {variant!r}")
+    parent = nodes.PARENTS[variant]
+    train = update_wrapper(partial(nodes.train_branch, variant), nodes.train_branch)
     v = f"tying.{variant}"
     return ptb_data_prep() + Pipeline(
         [
-            _n(
-                train,
-                ["ptb_corpus", "params:tying.size", "params:tying.sizes", "params:tying.variants",
-                 "params:tying.seed", "params:tying.device"],
-                [f"{v}.weights", f"{v}.record"],
-                f"train_{variant}",
-                "training",
-            ),
-            _n(
-                nodes.evaluate_variant,
-                ["ptb_corpus", f"{v}.weights", f"{v}.record", "params:tying.final_eval_batch_size", "params:tying.device"],
-                f"{v}.results",
-                f"evaluate_{variant}",
-                "evaluation",
-            ),
-            _n(
-                nodes.variant_summary,
-                [f"{v}.results", f"{v}.record", "params:tying.paper"],
-                [f"{v}.paper_vs_run", f"{v}.paper_vs_run_md", f"{v}.metrics", f"{v}.learning_curves"],
-                f"summary_{variant}",
-                "evaluation",
-            ),
+            _n(train, ["ptb_corpus", f"tying.{parent}.branch_point", *_PARAMS], [f"{v}.weights", f"{v}.record"],
+               f"train_{variant}_from_{parent}", "training"),
+            *_evaluation(variant),
         ]
     )
 
