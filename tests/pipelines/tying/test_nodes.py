@@ -172,3 +172,14 @@ def test_a_branch_point_of_other_settings_or_variant_is_refused(corpus):
         nodes.train_branch("re", corpus, branch, "small", sizes, variants, 0, "cpu")
     with pytest.raises(ValueError, match="uses the augmented loss: it is no branch point's parent"):
         nodes.train_parent("real", corpus, "small", sizes, variants, 0, "cpu")
+
+
+def test_with_the_augmented_loss_from_epoch_1_the_branch_point_is_the_initialisation(corpus):
+    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
+    scratch, _ = nodes.train_variant("real", corpus, "small", SIZES, variants, 0, "cpu")
+    _, _, branch = nodes.train_parent("re", corpus, "small", SIZES, variants, 0, "cpu")
+    assert branch["epoch"] == 0 and branch["history"] == [] and branch["best_weights"] is None
+    weights, record = nodes.train_branch("real", corpus, branch, "small", SIZES, variants, 0, "cpu")
+    assert all(torch.equal(weights[k], scratch[k]) for k in scratch) and record["branch"]["after_epoch"] == 0
+    rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
+    assert "trained once" not in rows[0]["note"]

@@ -14,7 +14,7 @@ perplexity, learning rate, tokens per second) and, when asked for, a *branch poi
 the loop needs to go on from the end of a given epoch (weights, best weights, schedule, the torch
 random state).  A run resumed from it (``resume``) trains exactly as the original would have from
 that epoch on, so runs that share their first epochs (``tying``'s +AL with a late augmented loss
-and the baseline) need train them only once.
+and the baseline) train them only once.
 """
 
 from __future__ import annotations

@@ -113,7 +113,8 @@ def train_parent(
     after = _size_config(size, sizes)["augmented_loss"].start_epoch - 1
     weights, record, branch = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=after)
     if branch is None:  # the run stopped (diverged) before that epoch
-        raise RuntimeError(f"tying {size}/{variant} stopped before epoch {after}: no branch point for {after + 1}")
+        raise RuntimeError(f"tying {size}/{variant} stopped before the end of epoch {after}: no branch point for "
+                           f"an augmented loss from epoch {after + 1}")
     return weights, record, {**branch, "run": {"variant": variant, **{k: record[k] for k in _BRANCH_KEYS}}}
 
 
@@ -202,8 +203,8 @@ def _rows(results: dict, paper: dict) -> list[dict]:
     )
     if results.get("al_target"):
         note += f", AL target entropy {results['al_target']['entropy_fraction_of_uniform']:.1%} of uniform"
-    if results.get("branch"):
-        branch = results["branch"]
+    branch = results.get("branch")
+    if branch and branch["after_epoch"] > 0:  # (after epoch 0 it shares the initialisation only)
         note += (f"; epochs 1-{branch['after_epoch']} trained once, in the "
                  f"{VARIANT_LABELS.get(branch['parent'], branch['parent'])} run (the same until the augmented loss starts)")
     if results.get("stopped"):
