@@ -18,7 +18,8 @@ PIPELINES_BY_NAME = {
 # go on from the baseline's and +RE's branch points (the epochs before the augmented loss starts,
 # which they share, are trained once).
 VARIANT_GROUPS = {
-    "tying": ["tying_baseline", "tying_re", *(f"tying_{v}_from_{p}" for v, p in tying.PARENTS.items()), "tying_report"],
+    "tying": [*(f"tying_{p}" for p in tying.PARENTS.values()),
+              *(f"tying_{v}_from_{p}" for v, p in tying.PARENTS.items()), "tying_report"],
     "noising": [*(f"noising_{r}" for r in noising.SCHEME_RUNS), "noising_report"],
 }
 
