@@ -201,6 +201,35 @@ def test_per_layer_masks_share_the_recurrent_mask_with_the_next_layer(monkeypatc
     assert len(drawn) == 5
 
 
+def test_input_dropout_zero_leaves_the_embedded_input_unmasked(monkeypatch):
+    """input_dropout=0: the first layer sees the word vectors themselves (the paper's "no dropout on
+    the input embedding" read literally), while the other masks are still drawn; the default
+    (None) masks the embedded input at ``dropout``, and other values are checked."""
+    import iclr17.common.lm.model as model_module
+
+    seen = []
+    real_forward = model_module.VariationalLSTMLayer.forward
+
+    def spy(self, x, state, h_mask=None):
+        seen.append((x.detach().clone(), h_mask))
+        return real_forward(self, x, state, h_mask)
+
+    monkeypatch.setattr(model_module.VariationalLSTMLayer, "forward", spy)
+    tokens = torch.randint(0, 30, (4, 9))
+    for sharing in ("separate", "per_layer"):
+        seen.clear()
+        model = LSTMLanguageModel(30, 8, layers=2, dropout=0.5, input_dropout=0.0, mask_sharing=sharing).train()
+        model(tokens)
+        assert torch.equal(seen[0][0], model.embedding(tokens).detach())
+        assert all(h_mask is not None and (h_mask == 0).any() for _, h_mask in seen)
+    seen.clear()
+    default = LSTMLanguageModel(30, 8, layers=2, dropout=0.5).train()
+    default(tokens)
+    assert (seen[0][0] == 0).any() and not torch.equal(seen[0][0], default.embedding(tokens).detach())
+    with pytest.raises(ValueError, match="input_dropout"):
+        LSTMLanguageModel(10, 4, input_dropout=1.0)
+
+
 def test_mask_sharing_is_checked():
     with pytest.raises(ValueError, match="mask_sharing"):
         LSTMLanguageModel(10, 4, mask_sharing="per_time_step")

@@ -57,6 +57,16 @@ def test_the_paper_s_per_layer_masks_are_a_parameter(corpus):
     assert "(per_layer masks)" in nodes.assumed_settings(record)
 
 
+def test_undropped_embedded_input_is_a_parameter(corpus):
+    model_cfg = {**SIZES["small"]["model"], "input_dropout": 0.0}
+    sizes = {"small": {**SIZES["small"], "model": model_cfg, "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights, record = nodes.train_variant("baseline", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert nodes.build_model(10, record["model"], tie=False).input_dropout == 0.0
+    assert "embedded-input dropout 0.0" in nodes.assumed_settings(record)
+    default = {**record, "model": SIZES["small"]["model"]}
+    assert "embedded-input" not in nodes.assumed_settings(default)
+
+
 def test_unknown_variant_size_and_keys_are_rejected(corpus):
     with pytest.raises(ValueError, match="unknown variant"):
         nodes.train_variant("xl", corpus, "small", SIZES, VARIANTS, 0, "cpu")

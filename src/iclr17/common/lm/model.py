@@ -15,6 +15,11 @@ masks go is ``mask_sharing``:
 
 ``embedding_dropout`` additionally drops whole word types (Gal's embedding dropout); it is 0 unless
 a parameter says otherwise.
+
+``input_dropout`` is the probability of the mask on the embedded input (the first layer's input);
+``None`` (the default) means ``dropout``. Inan et al. write that they use no dropout on the input
+embedding; 0 is that reading taken literally (word vectors enter the first layer undropped), where
+the default reads it as "no embedding dropout" (whole word types kept) and still masks the vectors.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ MASK_SHARING = ("separate", "per_layer")
 DEFAULT_MASK_SHARING = "separate"
 # the keys of a ``model:`` parameter block, for the pipelines that build this model
 MODEL_KEYS = ("hidden", "layers", "dropout", "embedding_dropout", "init_scale")
-MODEL_OPTIONAL_KEYS = ("mask_sharing",)
+MODEL_OPTIONAL_KEYS = ("mask_sharing", "input_dropout")
 
 
 def model_config(block, where: str) -> dict:
@@ -94,18 +99,20 @@ class LSTMLanguageModel(nn.Module):
         tie: bool = False,
         init_scale: float = 0.1,
         mask_sharing: str = DEFAULT_MASK_SHARING,
+        input_dropout: float | None = None,
     ):
         super().__init__()
         if mask_sharing not in MASK_SHARING:
             raise ValueError(f"mask_sharing must be one of {MASK_SHARING}, got {mask_sharing!r}")
-        for name, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
+        input_dropout = dropout if input_dropout is None else input_dropout
+        for name, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout), ("input_dropout", input_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
         if layers < 1 or hidden < 1:
             raise ValueError(f"need layers >= 1 and hidden >= 1, got {layers}, {hidden}")
         self.vocab_size, self.hidden, self.n_layers = vocab_size, hidden, layers
         self.dropout, self.embedding_dropout, self.tie = dropout, embedding_dropout, tie
-        self.mask_sharing = mask_sharing
+        self.mask_sharing, self.input_dropout = mask_sharing, input_dropout
         self.embedding = nn.Embedding(vocab_size, hidden)
         self.layers = nn.ModuleList(VariationalLSTMLayer(hidden, hidden) for _ in range(layers))
         self.decoder = nn.Linear(hidden, vocab_size)
@@ -132,11 +139,13 @@ class LSTMLanguageModel(nn.Module):
         if state is None:
             state = self.init_state(tokens.size(0))
         x = self.embed(tokens)
+        if self.training and self.input_dropout > 0:  # the embedded input's mask
+            x = x * variational_mask(x, self.input_dropout)
         drop = self.training and self.dropout > 0
         shared = self.mask_sharing == "per_layer"
         new_state = []
         for i, (layer, layer_state) in enumerate(zip(self.layers, state)):
-            if drop and (i == 0 or not shared):  # shared: layer i > 0 gets its input masked below
+            if drop and i > 0 and not shared:  # shared: layer i > 0 gets its input masked below
                 x = x * variational_mask(x, self.dropout)
             h_mask = variational_mask(x, self.dropout).squeeze(1) if drop else None
             x, layer_state = layer(x, layer_state, h_mask)

@@ -154,6 +154,8 @@ def assumed_settings(record: dict) -> str:
         f"({model.get('mask_sharing', DEFAULT_MASK_SHARING)} masks), {training['epochs']} epochs, "
         f"lr decay {schedule}, clip {training['clip_norm']}"
     )
+    if model.get("input_dropout") is not None:
+        text += f", embedded-input dropout {model['input_dropout']}"
     if record["augmented_loss"]:
         text += f", beta {record['beta']}, tau {record['tau']}"
         if record.get("al_scale", "tau2") != "tau2":
