@@ -165,46 +165,9 @@ def test_recurrent_mask_is_used_at_every_step(monkeypatch):
     assert calls == []
 
 
-def test_per_layer_masks_share_the_recurrent_mask_with_the_next_layer(monkeypatch):
-    """mask_sharing=per_layer: the embedded input's mask and one per layer (3 for 2 layers), and
-    the mask a layer applies to its recurrent state is the one its output leaves with."""
-    import iclr17.common.lm.model as model_module
-
-    drawn, seen = [], {}
-    real_mask = model_module.variational_mask
-    monkeypatch.setattr(
-        model_module, "variational_mask", lambda like, p: drawn.append(real_mask(like, p)) or drawn[-1]
-    )
-    real_forward = model_module.VariationalLSTMLayer.forward
-
-    def spy(self, x, state, h_mask=None):
-        seen.setdefault("inputs", []).append(x.detach().clone())
-        seen.setdefault("h_masks", []).append(h_mask)
-        return real_forward(self, x, state, h_mask)
-
-    monkeypatch.setattr(model_module.VariationalLSTMLayer, "forward", spy)
-    torch.manual_seed(0)
-    model = LSTMLanguageModel(30, 8, layers=2, dropout=0.5, mask_sharing="per_layer")
-    model.train()
-    tokens = torch.randint(0, 30, (4, 9))
-    model(tokens)
-    assert len(drawn) == 3
-    first_mask = seen["h_masks"][0]
-    # layer 2's input is zero exactly on the units layer 1's recurrent mask drops, at every step
-    dropped = (first_mask == 0).unsqueeze(1).expand(-1, 9, -1)
-    layer2_input = seen["inputs"][1]
-    assert torch.all(layer2_input[dropped] == 0)
-    assert torch.all(layer2_input[~dropped] != 0)
-    # the default draws its own masks for the next layer's input and the output (5 for 2 layers)
-    drawn.clear()
-    LSTMLanguageModel(30, 8, layers=2, dropout=0.5).train()(tokens)
-    assert len(drawn) == 5
-
-
-def test_input_dropout_zero_leaves_the_embedded_input_unmasked(monkeypatch):
-    """input_dropout=0: the first layer sees the word vectors themselves (the paper's "no dropout on
-    the input embedding" read literally), while the other masks are still drawn; the default
-    (None) masks the embedded input at ``dropout``, and other values are checked."""
+@pytest.fixture
+def layer_calls(monkeypatch):
+    """What each VariationalLSTMLayer call receives, in call order: (its input, its recurrent mask)."""
     import iclr17.common.lm.model as model_module
 
     seen = []
@@ -215,6 +178,42 @@ def test_input_dropout_zero_leaves_the_embedded_input_unmasked(monkeypatch):
         return real_forward(self, x, state, h_mask)
 
     monkeypatch.setattr(model_module.VariationalLSTMLayer, "forward", spy)
+    return seen
+
+
+def test_per_layer_masks_share_the_recurrent_mask_with_the_next_layer(monkeypatch, layer_calls):
+    """mask_sharing=per_layer: the embedded input's mask and one per layer (3 for 2 layers), and
+    the mask a layer applies to its recurrent state is the one its output leaves with."""
+    import iclr17.common.lm.model as model_module
+
+    drawn = []
+    real_mask = model_module.variational_mask
+    monkeypatch.setattr(
+        model_module, "variational_mask", lambda like, p: drawn.append(real_mask(like, p)) or drawn[-1]
+    )
+    torch.manual_seed(0)
+    model = LSTMLanguageModel(30, 8, layers=2, dropout=0.5, mask_sharing="per_layer")
+    model.train()
+    tokens = torch.randint(0, 30, (4, 9))
+    model(tokens)
+    assert len(drawn) == 3
+    first_mask = layer_calls[0][1]
+    # layer 2's input is zero exactly on the units layer 1's recurrent mask drops, at every step
+    dropped = (first_mask == 0).unsqueeze(1).expand(-1, 9, -1)
+    layer2_input = layer_calls[1][0]
+    assert torch.all(layer2_input[dropped] == 0)
+    assert torch.all(layer2_input[~dropped] != 0)
+    # the default draws its own masks for the next layer's input and the output (5 for 2 layers)
+    drawn.clear()
+    LSTMLanguageModel(30, 8, layers=2, dropout=0.5).train()(tokens)
+    assert len(drawn) == 5
+
+
+def test_input_dropout_zero_leaves_the_embedded_input_unmasked(layer_calls):
+    """input_dropout=0: the first layer sees the word vectors themselves (the paper's "no dropout on
+    the input embedding" read literally), while the other masks are still drawn; the default
+    (None) masks the embedded input at ``dropout``, and other values are checked."""
+    seen = layer_calls
     tokens = torch.randint(0, 30, (4, 9))
     for sharing in ("separate", "per_layer"):
         seen.clear()
