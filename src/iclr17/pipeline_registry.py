@@ -44,6 +44,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines[f"tying_{variant}"] = tying.create_pipeline(variant)
     for variant, parent in tying.PARENTS.items():
         pipelines[f"tying_{variant}_from_{parent}"] = tying.create_branch_pipeline(variant)
+    # one variant's run in parts (tying.until_epoch), each part from the previous one's checkpoint
+    for variant in tying.VARIANTS:
+        pipelines[f"tying_{variant}_part"] = tying.create_part_pipeline(variant)
+        pipelines[f"tying_{variant}_finish"] = tying.create_finish_pipeline(variant)
     pipelines["tying_report"] = tying.create_report_pipeline()
     for run in noising.SCHEME_RUNS:
         pipelines[f"noising_{run}"] = noising.create_pipeline(run)

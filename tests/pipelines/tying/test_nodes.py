@@ -193,3 +193,58 @@ def test_with_the_augmented_loss_from_epoch_1_the_branch_point_is_the_initialisa
     assert all(torch.equal(weights[k], scratch[k]) for k in scratch) and record["branch"]["after_epoch"] == 0
     rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
     assert "trained once" not in rows[0]["note"]
+
+
+def test_a_run_in_parts_is_the_run_in_one_go(corpus):
+    """Parts to epochs 1 and 2, then the finish to epoch 3 (the augmented loss from epoch 2): the
+    weights and history of the same variant trained in one go, each part's epochs recorded."""
+    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
+    args = ("small", sizes, VARIANTS, 0, "cpu")
+    scratch, scratch_record = nodes.train_variant("real", corpus, *args)
+    first, metrics = nodes.train_part("real", corpus, None, 1, *args)
+    assert first["epoch"] == 1 and [p["epochs"] for p in first["parts"]] == [[1, 1]]
+    assert [p["step"] for p in metrics["valid_ppl"]] == [1]
+    second, metrics = nodes.train_part("real", corpus, first, 2, *args)
+    assert second["epoch"] == 2 and [p["step"] for p in metrics["valid_ppl"]] == [1, 2]
+    weights, record = nodes.train_finish("real", corpus, second, *args)
+    assert all(torch.equal(weights[k], scratch[k]) for k in scratch)
+    timing = ("tokens_per_s", "epoch_seconds")
+    strip = lambda history: [{k: v for k, v in h.items() if k not in timing} for h in history]  # noqa: E731
+    assert strip(record["history"]) == strip(scratch_record["history"])
+    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2], [3, 3]]
+    assert record["wall_seconds"] >= sum(p["seconds"] for p in record["parts"]) > 0
+    rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
+    assert "trained in 3 parts (epochs 1-1, 2-2, 3-3)" in rows[0]["note"]
+
+
+def test_a_part_refuses_another_run_s_checkpoint_and_bad_epochs(corpus):
+    args = ("small", SIZES, VARIANTS, 0, "cpu")
+    checkpoint, _ = nodes.train_part("real", corpus, None, 1, *args)
+    with pytest.raises(ParameterError, match=r"differs in \['seed'\].*delete the checkpoint"):
+        nodes.train_part("real", corpus, checkpoint, 2, "small", SIZES, VARIANTS, 1, "cpu")
+    with pytest.raises(ParameterError, match=r"differs in \['augmented_loss', 'tie', 'variant'\]"):
+        nodes.train_finish("baseline", corpus, checkpoint, *args)
+    beta = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.1, "tau": 2.0}}}
+    with pytest.raises(ParameterError, match=r"differs in \['augmented_loss'\]"):
+        nodes.train_finish("real", corpus, checkpoint, "small", beta, VARIANTS, 0, "cpu")
+    with pytest.raises(ParameterError, match="already at epoch 1"):
+        nodes.train_part("real", corpus, checkpoint, 1, *args)
+    for bad in (0, 3, None, True):  # the run has 2 epochs
+        with pytest.raises(ParameterError, match=r"until_epoch must be an epoch in \[1, 2\]"):
+            nodes.train_part("real", corpus, None, bad, *args)
+    with pytest.raises(ParameterError, match="no checkpoint to finish from.*tying_real_part"):
+        nodes.train_finish("real", corpus, None, *args)
+    # a checkpoint at the last epoch: the finish only evaluates (no part of its own)
+    last, _ = nodes.train_part("real", corpus, checkpoint, 2, *args)
+    _, record = nodes.train_finish("real", corpus, last, *args)
+    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
+
+
+def test_optional_checkpoint_dataset_loads_none_until_saved(tmp_path):
+    from iclr17.pipelines.tying.datasets import OptionalPickleDataset
+
+    dataset = OptionalPickleDataset(filepath=str(tmp_path / "checkpoint.pkl"))
+    assert dataset.load() is None
+    dataset.save({"epoch": 3})
+    assert dataset.load() == {"epoch": 3}

@@ -55,3 +55,36 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
     assert test_env.mlflow_runs("tying_prep") == []  # the shared prep ran once, untracked
     report = {a.path for a in client.list_artifacts(runs["tying_report"].info.run_id)}
     assert {"paper_vs_run.json", "learning_curves.png", "ordering.json"} <= report
+
+
+@pytest.mark.e2e
+def test_a_variant_run_in_parts_through_kedro_sessions(tracking_uri, tmp_path, mirror):
+    """``tying_real_part`` to epoch 1, then ``tying_real_finish``: each its own Kedro session and
+    MLflow run, the checkpoint handed over through the catalog, the finish evaluated as a whole run."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from tests.conftest import ROOT
+
+    bootstrap_project(ROOT)
+    params = {"data_root": str(tmp_path / "data"), "mlflow_tracking_uri": tracking_uri}
+    with KedroSession.create(project_path=ROOT, env="test", runtime_params={**params, "tying": {"until_epoch": 1}}) as s:
+        s.run(pipeline_names=["tying_real_part"])
+    models = tmp_path / "data" / "06_models" / "tying"
+    assert (models / "real_checkpoint.pkl").is_file() and not (models / "real_weights.pkl").exists()
+    with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as s:
+        s.run(pipeline_names=["tying_real_finish"])
+    record = json.loads((tmp_path / "data" / "07_model_output" / "tying" / "real_record.json").read_text())
+    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("iclr17")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    part, finish = runs["tying_real_part"], runs["tying_real_finish"]
+    assert part.info.status == finish.info.status == "FINISHED"
+    assert part.data.params["tying.until_epoch"] == "1"
+    assert len(client.get_metric_history(part.info.run_id, "tying.valid_ppl")) == 1
+    assert len(client.get_metric_history(finish.info.run_id, "tying.valid_ppl")) == 2
+    assert "tying.final_test_ppl" in finish.data.metrics
+    rows = json.loads((tmp_path / "data" / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
+    assert "trained in 2 parts (epochs 1-1, 2-2)" in rows[0]["note"]

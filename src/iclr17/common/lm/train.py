@@ -120,6 +120,7 @@ def train_language_model(
     desc: str = "train",
     branch_after: int | None = None,
     resume: dict | None = None,
+    stop_after: int | None = None,
 ) -> tuple[dict, list[dict], dict | None]:
     """Train in place; return ``(best_state_dict, history, branch)``.  ``augmented`` switches on
     and shapes the augmented loss (``language_model_loss``; the default is the plain
@@ -127,11 +128,16 @@ def train_language_model(
     only.  ``branch_after``: ``branch`` is the loop's state at the end of that epoch (0: before
     the first; :func:`branch_point`), else None (also when the run stopped before it).
     ``resume``: such a state, to go on from (the model's weights and the random state are
-    replaced by its own); ``history`` then holds its epochs too."""
+    replaced by its own); ``history`` then holds its epochs too.  ``stop_after``: the last epoch to
+    train this time (None: ``epochs``), e.g. with ``branch_after`` the same, one part of a run split
+    into parts."""
     cfg = check_keys(cfg, "training", TRAIN_KEYS)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
     if branch_after is not None and not 0 <= branch_after <= cfg["epochs"]:
         raise ValueError(f"branch_after must be an epoch in [0, {cfg['epochs']}], got {branch_after}")
+    last = cfg["epochs"] if stop_after is None else stop_after
+    if not 0 <= last <= cfg["epochs"]:
+        raise ValueError(f"stop_after must be an epoch in [0, {cfg['epochs']}], got {stop_after}")
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
     train = batchify(corpus["train"], cfg["batch_size"]).to(device)
@@ -152,7 +158,7 @@ def train_language_model(
     if branch_after is not None and branch_after == first - 1:
         branch = branch_point(model, branch_after, best_ppl, best_state, history, lr, decays, seconds_before, device)
     uniform_ppl = float(model.vocab_size)
-    for epoch in range(first, cfg["epochs"] + 1):
+    for epoch in range(first, last + 1):
         if schedule["type"] == "after_epoch":
             lr = learning_rate(schedule, cfg["lr"], epoch)
         for group in optimizer.param_groups:

@@ -4,7 +4,9 @@ catalog entries and ``params:``.
 training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chosen size on PTB; the
             variants without the augmented loss also save their state at the end of the epoch
             before it starts (its ``start_epoch``), from which ``train_branch`` trains the variant
-            with it exactly as from scratch (they share those epochs: beta is 0 before it)
+            with it exactly as from scratch (they share those epochs: beta is 0 before it).
+            ``train_part`` / ``train_finish``: one variant's run split into parts (each part goes on
+            from the previous one's checkpoint), with the weights and history of the run in one go
 evaluation  valid/test perplexity of its best epoch, per-epoch curves and throughput, and the
             paper-vs-run rows; ``tying_report`` puts the four variants side by side
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import matplotlib.pyplot as plt
 
@@ -59,7 +61,8 @@ _BRANCH_KEYS = ("size", "tie", "model", "training", "seed", "al_start_epoch")
 
 
 def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str,
-           branch_after: int | None = None, resume: dict | None = None) -> tuple[dict, dict, dict | None]:
+           branch_after: int | None = None, resume: dict | None = None,
+           stop_after: int | None = None) -> tuple[dict, dict, dict | None]:
     if variant not in variants:
         raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
     flags = check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
@@ -71,7 +74,8 @@ def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, s
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
     weights, history, branch = train_language_model(model, corpus, cfg["training"], dev, augmented=al,
-                                                    desc=f"{size}/{variant}", branch_after=branch_after, resume=resume)
+                                                    desc=f"{size}/{variant}", branch_after=branch_after, resume=resume,
+                                                    stop_after=stop_after)
     record = {
         "variant": variant,
         "size": size,
@@ -143,6 +147,80 @@ def train_branch(
     return weights, record
 
 
+def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: int) -> dict:
+    """What a checkpoint's run must share with the run that goes on from it: everything that shapes
+    the training (not the device)."""
+    if variant not in variants:
+        raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
+    flags = check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
+    cfg = _size_config(size, sizes)
+    al = asdict(cfg["augmented_loss"]) if flags["augmented_loss"] else None
+    return {"variant": variant, "size": size, **flags, "model": cfg["model"], "training": cfg["training"],
+            "augmented_loss": al, "seed": seed}
+
+
+def _check_checkpoint(checkpoint: dict, wanted: dict, stage: str) -> None:
+    run = checkpoint["run"]
+    differ = sorted(k for k in set(run) | set(wanted) if run.get(k) != wanted.get(k))
+    if differ:
+        v = wanted["variant"]
+        raise ParameterError(
+            f"tying {wanted['size']}/{v}: the checkpoint (after epoch {checkpoint['epoch']}) is of a run that "
+            f"differs in {differ}: run this {stage} with that run's parameters, or delete the checkpoint "
+            f"(tying.{v}.checkpoint in the catalog) and start again with kedro run --pipeline=tying_{v}_part")
+
+
+def train_part(
+    variant: str, corpus: dict, checkpoint: dict | None, until_epoch: int, size: str, sizes: dict, variants: dict,
+    seed: int, device: str,
+) -> tuple[dict, dict]:
+    """One part of a run split into parts: train ``variant`` from ``checkpoint`` (the previous part's;
+    None: from scratch) to the end of epoch ``until_epoch``; return the new checkpoint (the training
+    loop's whole state, :func:`~iclr17.common.lm.train.branch_point`, and the run it belongs to) and
+    the per-epoch metrics so far.  The parts and :func:`train_finish` give the weights and history of
+    :func:`train_variant` in one go (the random state travels in the checkpoint)."""
+    wanted = _run_identity(variant, size, sizes, variants, seed)
+    epochs = wanted["training"]["epochs"]
+    if isinstance(until_epoch, bool) or not isinstance(until_epoch, int) or not 1 <= until_epoch <= epochs:
+        raise ParameterError(f"tying.until_epoch must be an epoch in [1, {epochs}] (the last of this part), "
+                             f"got {until_epoch!r}")
+    done, parts = 0, []
+    if checkpoint is not None:
+        _check_checkpoint(checkpoint, wanted, "part")
+        done, parts = checkpoint["epoch"], checkpoint["parts"]
+        if until_epoch <= done:
+            raise ParameterError(f"tying {size}/{variant}: the checkpoint is already at epoch {done}; set "
+                                 f"tying.until_epoch above it, or run tying_{variant}_finish")
+        log.info("tying %s/%s: going on from the checkpoint after epoch %d", size, variant, done)
+    _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
+                              resume=checkpoint, stop_after=until_epoch)
+    if state is None:  # the run stopped (diverged) before until_epoch
+        raise RuntimeError(f"tying {size}/{variant} stopped in this part: {record['history'][-1].get('stopped')}")
+    seconds = state["seconds"] - (checkpoint["seconds"] if checkpoint is not None else 0.0)
+    part = {"epochs": [done + 1, until_epoch], "seconds": seconds, "device": record["device"]}
+    return {**state, "run": wanted, "parts": [*parts, part]}, history_metrics(state["history"])
+
+
+def train_finish(
+    variant: str, corpus: dict, checkpoint: dict | None, size: str, sizes: dict, variants: dict, seed: int, device: str
+) -> tuple[dict, dict]:
+    """The last part of a run split into parts: from the checkpoint of :func:`train_part` to the last
+    epoch; return ``(best weights, training record)`` as :func:`train_variant` does, the record's
+    ``wall_seconds`` the training time of all parts, ``parts`` each part's epochs and time."""
+    if checkpoint is None:
+        raise ParameterError(f"tying {size}/{variant}: no checkpoint to finish from: run kedro run "
+                             f"--pipeline=tying_{variant}_part --params tying.until_epoch=N first")
+    _check_checkpoint(checkpoint, _run_identity(variant, size, sizes, variants, seed), "finish")
+    weights, record, _ = _train(variant, corpus, size, sizes, variants, seed, device, resume=checkpoint)
+    own = record["wall_seconds"]
+    record["wall_seconds"] = checkpoint["seconds"] + own
+    last = record["history"][-1]["epoch"]
+    record["parts"] = [*checkpoint["parts"]]
+    if last > checkpoint["epoch"]:
+        record["parts"].append({"epochs": [checkpoint["epoch"] + 1, last], "seconds": own, "device": record["device"]})
+    return weights, record
+
+
 def assumed_settings(record: dict) -> str:
     """The settings of a run that the paper leaves to its (unavailable) footnotes, for the
     paper-vs-run note: dropout, schedule, clipping and, for the AL variants, beta and tau."""
@@ -187,6 +265,7 @@ def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int,
         "al_target": augmented_target_stats(model.embedding.weight, record["tau"]) if record["augmented_loss"] else None,
         "train_seconds": record["wall_seconds"],
         "branch": record.get("branch"),
+        "parts": record.get("parts"),
         "device": record["device"],
         "assumed": assumed_settings(record),
     }
@@ -209,6 +288,9 @@ def _rows(results: dict, paper: dict) -> list[dict]:
     if branch and branch["after_epoch"] > 0:  # (after epoch 0 it shares the initialisation only)
         note += (f"; epochs 1-{branch['after_epoch']} trained once, in the "
                  f"{VARIANT_LABELS.get(branch['parent'], branch['parent'])} run (the same until the augmented loss starts)")
+    if results.get("parts") and len(results["parts"]) > 1:
+        spans = ", ".join(f"{a}-{b}" for a, b in (p["epochs"] for p in results["parts"]))
+        note += f"; trained in {len(results['parts'])} parts (epochs {spans})"
     if results.get("stopped"):
         note += f"; stopped early: {results['stopped']}"
     if results.get("assumed"):

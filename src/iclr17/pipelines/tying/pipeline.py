@@ -4,6 +4,9 @@
 ``tying_real_from_re`` train +AL and +REAL on from the branch point that ``tying_baseline`` and
 ``tying_re`` save (the end of the epoch before the augmented loss starts; until then the runs are
 the same): ``kedro variants tying`` runs those, after their parents, then the report.
+``tying_<variant>_part`` and ``tying_<variant>_finish`` split one variant's run into parts that fit
+the time one has (each part goes on from the previous part's checkpoint, through the catalog):
+``--params tying.until_epoch=N`` says where a part ends; the finish trains the rest and evaluates.
 
 Each variant pipeline reads top to bottom: PTB data prep (shared ``ptb.*`` datasets) ->
 training -> evaluation (best-epoch valid/test perplexity, curves, paper_vs_run)."""
@@ -87,4 +90,30 @@ def create_report_pipeline(variants: tuple[str, ...] = VARIANTS, **kwargs) -> Pi
                 "evaluation",
             )
         ]
+    )
+
+
+def create_part_pipeline(variant: str, **kwargs) -> Pipeline:
+    """One part of ``variant``'s run: from its checkpoint (none: from scratch) to the end of epoch
+    ``tying.until_epoch``, saved as its new checkpoint, with the per-epoch metrics so far."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    v = f"tying.{variant}"
+    train = update_wrapper(partial(nodes.train_part, variant), nodes.train_part)
+    return ptb_data_prep() + Pipeline(
+        [_n(train, ["ptb_corpus", f"{v}.previous_checkpoint", "params:tying.until_epoch", *_PARAMS],
+            [f"{v}.checkpoint", f"{v}.metrics"], f"train_{variant}_part", "training")]
+    )
+
+
+def create_finish_pipeline(variant: str, **kwargs) -> Pipeline:
+    """The last part of ``variant``'s run, from its checkpoint to the last epoch, then the same
+    evaluation as ``tying_<variant>``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    v = f"tying.{variant}"
+    train = update_wrapper(partial(nodes.train_finish, variant), nodes.train_finish)
+    return ptb_data_prep() + Pipeline(
+        [_n(train, ["ptb_corpus", f"{v}.previous_checkpoint", *_PARAMS], [f"{v}.weights", f"{v}.record"],
+            f"train_{variant}_finish", "training"), *_evaluation(variant)]
     )
