@@ -248,3 +248,13 @@ def test_optional_checkpoint_dataset_loads_none_until_saved(tmp_path):
     assert dataset.load() is None
     dataset.save({"epoch": 3})
     assert dataset.load() == {"epoch": 3}
+
+
+def test_a_part_that_ends_early_says_so(corpus):
+    """A plateau schedule whose decays run out before ``until_epoch`` (at lr 0 no epoch improves on the
+    first) leaves no checkpoint to go on from."""
+    plateau = {"type": "plateau", "rate": 0.5, "max_decays": 0}
+    sizes = {"small": {**SIZES["small"], "training": {**SIZES["small"]["training"], "epochs": 30, "lr": 0.0,
+                                                      "lr_decay": plateau}}}
+    with pytest.raises(RuntimeError, match=r"ended in this part, after epoch 2 \(its learning-rate decays were used up\).*--pipeline=tying_baseline"):
+        nodes.train_part("baseline", corpus, None, 30, "small", sizes, VARIANTS, 0, "cpu")

@@ -194,8 +194,12 @@ def train_part(
         log.info("tying %s/%s: going on from the checkpoint after epoch %d", size, variant, done)
     _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
                               resume=checkpoint, stop_after=until_epoch)
-    if state is None:  # the run stopped (diverged) before until_epoch
-        raise RuntimeError(f"tying {size}/{variant} stopped in this part: {record['history'][-1].get('stopped')}")
+    if state is None:  # the run ended before until_epoch: it diverged, or a plateau schedule ran out
+        last = record["history"][-1]
+        reason = last.get("stopped") or "its learning-rate decays were used up"
+        raise RuntimeError(f"tying {size}/{variant} ended in this part, after epoch {last['epoch']} ({reason}): "
+                           f"no checkpoint at epoch {until_epoch}; train it in one go with kedro run "
+                           f"--pipeline=tying_{variant}")
     seconds = state["seconds"] - (checkpoint["seconds"] if checkpoint is not None else 0.0)
     part = {"epochs": [done + 1, until_epoch], "seconds": seconds, "device": record["device"]}
     return {**state, "run": wanted, "parts": [*parts, part]}, history_metrics(state["history"])
