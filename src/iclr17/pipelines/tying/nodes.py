@@ -60,12 +60,17 @@ PARENTS = {"al": "baseline", "real": "re"}
 _BRANCH_KEYS = ("size", "tie", "model", "training", "seed", "al_start_epoch")
 
 
+def _variant_flags(variant: str, variants: dict) -> dict:
+    """``tying.variants.<variant>``: whether it ties the embeddings and uses the augmented loss."""
+    if variant not in variants:
+        raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
+    return check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
+
+
 def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str,
            branch_after: int | None = None, resume: dict | None = None,
            stop_after: int | None = None) -> tuple[dict, dict, dict | None]:
-    if variant not in variants:
-        raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
-    flags = check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
+    flags = _variant_flags(variant, variants)
     cfg = _size_config(size, sizes)
     dev = pick_device(device)
     seed_everything(seed)
@@ -150,9 +155,7 @@ def train_branch(
 def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: int) -> dict:
     """What a checkpoint's run must share with the run that goes on from it: everything that shapes
     the training (not the device)."""
-    if variant not in variants:
-        raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
-    flags = check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
+    flags = _variant_flags(variant, variants)
     cfg = _size_config(size, sizes)
     al = asdict(cfg["augmented_loss"]) if flags["augmented_loss"] else None
     return {"variant": variant, "size": size, **flags, "model": cfg["model"], "training": cfg["training"],

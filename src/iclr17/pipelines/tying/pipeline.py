@@ -24,6 +24,11 @@ VARIANTS = ("baseline", "al", "re", "real")
 _n = stage_node_factory("tying")
 
 
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+
+
 def _evaluation(variant: str) -> list:
     v = f"tying.{variant}"
     return [
@@ -49,8 +54,7 @@ _PARAMS = ["params:tying.size", "params:tying.sizes", "params:tying.variants", "
 
 def create_pipeline(variant: str, **kwargs) -> Pipeline:
     """One variant from scratch; a variant without the augmented loss also saves its branch point."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    _check_variant(variant)
     v = f"tying.{variant}"
     parent = variant in nodes.PARENTS.values()
     func = nodes.train_parent if parent else nodes.train_variant
@@ -96,8 +100,7 @@ def create_report_pipeline(variants: tuple[str, ...] = VARIANTS, **kwargs) -> Pi
 def create_part_pipeline(variant: str, **kwargs) -> Pipeline:
     """One part of ``variant``'s run: from its checkpoint (none: from scratch) to the end of epoch
     ``tying.until_epoch``, saved as its new checkpoint, with the per-epoch metrics so far."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    _check_variant(variant)
     v = f"tying.{variant}"
     train = update_wrapper(partial(nodes.train_part, variant), nodes.train_part)
     return ptb_data_prep() + Pipeline(
@@ -109,8 +112,7 @@ def create_part_pipeline(variant: str, **kwargs) -> Pipeline:
 def create_finish_pipeline(variant: str, **kwargs) -> Pipeline:
     """The last part of ``variant``'s run, from its checkpoint to the last epoch, then the same
     evaluation as ``tying_<variant>``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    _check_variant(variant)
     v = f"tying.{variant}"
     train = update_wrapper(partial(nodes.train_finish, variant), nodes.train_finish)
     return ptb_data_prep() + Pipeline(
