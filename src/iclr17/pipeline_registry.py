@@ -48,6 +48,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     for variant in tying.VARIANTS:
         pipelines[f"tying_{variant}_part"] = tying.create_part_pipeline(variant)
         pipelines[f"tying_{variant}_finish"] = tying.create_finish_pipeline(variant)
+    for variant, parent in tying.PARENTS.items():  # the first part on from the parent's checkpoint
+        pipelines[f"tying_{variant}_part_from_{parent}"] = tying.create_part_branch_pipeline(variant)
     pipelines["tying_report"] = tying.create_report_pipeline()
     for run in noising.SCHEME_RUNS:
         pipelines[f"noising_{run}"] = noising.create_pipeline(run)

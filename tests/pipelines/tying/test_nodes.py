@@ -241,6 +241,59 @@ def test_a_part_refuses_another_run_s_checkpoint_and_bad_epochs(corpus):
     assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
 
 
+def test_plus_real_in_parts_from_plus_re_s_part_is_plus_real_in_one_go(corpus):
+    """+RE in a part to epoch 1 (the augmented loss starts at 2 of 3), +REAL's first part on from that
+    checkpoint to epoch 2, a part of its own to 3, then its finish: the weights and history of +REAL
+    from scratch, with the shared epoch and each part recorded."""
+    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
+    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
+    args = ("small", sizes, variants, 0, "cpu")
+    scratch, scratch_record = nodes.train_variant("real", corpus, *args)
+    re_checkpoint, _ = nodes.train_part("re", corpus, None, 1, *args)
+    first, metrics = nodes.train_part_branch("real", corpus, re_checkpoint, 2, *args)
+    assert first["epoch"] == 2 and first["run"]["variant"] == "real" and first["branch"]["parent"] == "re"
+    assert [p["epochs"] for p in first["parts"]] == [[1, 1], [2, 2]] and len(metrics["valid_ppl"]) == 2
+    second, _ = nodes.train_part("real", corpus, first, 3, *args)  # goes on from +REAL's own checkpoint
+    assert second["branch"] == first["branch"]
+    weights, record = nodes.train_finish("real", corpus, second, *args)
+    assert all(torch.equal(weights[k], scratch[k]) for k in scratch)
+    timing = ("tokens_per_s", "epoch_seconds")
+    strip = lambda history: [{k: v for k, v in h.items() if k not in timing} for h in history]  # noqa: E731
+    assert strip(record["history"]) == strip(scratch_record["history"])
+    assert record["branch"]["parent"] == "re" and record["branch"]["after_epoch"] == 1
+    assert record["branch"]["shared_seconds"] == pytest.approx(re_checkpoint["seconds"])
+    assert record["wall_seconds"] == pytest.approx(record["branch"]["shared_seconds"] + record["branch"]["own_seconds"])
+    rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
+    assert "epochs 1-1 trained once, in the +RE run" in rows[0]["note"]
+    assert "trained in 3 parts (epochs 1-1, 2-2, 3-3)" in rows[0]["note"]
+
+
+def test_a_branch_part_refuses_a_missing_late_or_other_parent_checkpoint(corpus):
+    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
+    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
+    args = ("small", sizes, variants, 0, "cpu")
+    with pytest.raises(ParameterError, match=r"no re checkpoint.*tying_re_part --params tying.until_epoch=1 first"):
+        nodes.train_part_branch("real", corpus, None, 2, *args)
+    at_1, _ = nodes.train_part("re", corpus, None, 1, *args)
+    at_2, _ = nodes.train_part("re", corpus, at_1, 2, *args)
+    with pytest.raises(ParameterError, match=r"re checkpoint is after epoch 2, but the augmented loss starts at epoch 2"):
+        nodes.train_part_branch("real", corpus, at_2, 3, *args)
+    with pytest.raises(ParameterError, match=r"differs in \['seed'\]"):
+        nodes.train_part_branch("real", corpus, at_1, 2, "small", sizes, variants, 1, "cpu")
+    for bad in (1, 4, None, True):  # after the branch point's epoch 1, at most the run's 3
+        with pytest.raises(ParameterError, match=r"until_epoch must be an epoch in \[2, 3\]"):
+            nodes.train_part_branch("real", corpus, at_1, bad, *args)
+    with pytest.raises(ParameterError, match="differ in tie"):
+        nodes.train_part_branch("real", corpus, at_1, 2, "small", sizes, {**variants, "re": {"tie": False, "augmented_loss": False}}, 0, "cpu")
+    from_start = {"small": {**sizes["small"], "augmented_loss": {**al, "start_epoch": 1}}}
+    with pytest.raises(ParameterError, match="starts at epoch 1.*tying_real_part"):
+        nodes.train_part_branch("real", corpus, at_1, 2, "small", from_start, variants, 0, "cpu")
+    with pytest.raises(ValueError, match="an augmented-loss variant"):
+        nodes.train_part_branch("re", corpus, at_1, 2, *args)
+
+
 def test_optional_checkpoint_dataset_loads_none_until_saved(tmp_path):
     from iclr17.pipelines.tying.datasets import OptionalPickleDataset
 

@@ -88,3 +88,34 @@ def test_a_variant_run_in_parts_through_kedro_sessions(tracking_uri, tmp_path, m
     assert "tying.final_test_ppl" in finish.data.metrics
     rows = json.loads((tmp_path / "data" / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
     assert "trained in 2 parts (epochs 1-1, 2-2)" in rows[0]["note"]
+
+
+@pytest.mark.e2e
+def test_plus_real_in_parts_goes_on_from_plus_re_s_part(tracking_uri, tmp_path, mirror):
+    """``tying_re_part`` to the epoch before the augmented loss (1 of 2 in conf/test), then
+    ``tying_real_part_from_re`` and ``tying_real_finish``: +REAL's record says which epochs it shares."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from tests.conftest import ROOT
+
+    bootstrap_project(ROOT)
+    params = {"data_root": str(tmp_path / "data"), "mlflow_tracking_uri": tracking_uri}
+    for pipeline, until in (("tying_re_part", 1), ("tying_real_part_from_re", 2), ("tying_real_finish", None)):
+        runtime = {**params, "tying": {"until_epoch": until}} if until else params
+        with KedroSession.create(project_path=ROOT, env="test", runtime_params=runtime) as s:
+            s.run(pipeline_names=[pipeline])
+    models = tmp_path / "data" / "06_models" / "tying"
+    assert (models / "re_checkpoint.pkl").is_file() and (models / "real_checkpoint.pkl").is_file()
+    record = json.loads((tmp_path / "data" / "07_model_output" / "tying" / "real_record.json").read_text())
+    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
+    assert record["branch"]["parent"] == "re" and record["branch"]["after_epoch"] == 1
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("iclr17")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    branch, finish = runs["tying_real_part_from_re"], runs["tying_real_finish"]
+    assert branch.info.status == finish.info.status == "FINISHED"
+    assert len(client.get_metric_history(branch.info.run_id, "tying.valid_ppl")) == 2
+    rows = json.loads((tmp_path / "data" / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
+    assert "epochs 1-1 trained once, in the +RE run" in rows[0]["note"]

@@ -6,7 +6,9 @@ training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chose
             before it starts (its ``start_epoch``), from which ``train_branch`` trains the variant
             with it exactly as from scratch (they share those epochs: beta is 0 before it).
             ``train_part`` / ``train_finish``: one variant's run split into parts (each part goes on
-            from the previous one's checkpoint), with the weights and history of the run in one go
+            from the previous one's checkpoint), with the weights and history of the run in one go;
+            ``train_part_branch``: an augmented-loss variant's first part, on from its parent's
+            checkpoint at the epoch before the augmented loss starts
 evaluation  valid/test perplexity of its best epoch, per-epoch curves and throughput, and the
             paper-vs-run rows; ``tying_report`` puts the four variants side by side
 """
@@ -173,6 +175,15 @@ def _check_checkpoint(checkpoint: dict, wanted: dict, stage: str) -> None:
             f"(tying.{v}.checkpoint in the catalog) and start again with kedro run --pipeline=tying_{v}_part")
 
 
+def _check_part_ended(record: dict, state: dict | None, until_epoch: int) -> None:
+    if state is None:  # the run ended before until_epoch: it diverged, or a plateau schedule ran out
+        last, size, variant = record["history"][-1], record["size"], record["variant"]
+        reason = last.get("stopped") or "its learning-rate decays were used up"
+        raise RuntimeError(f"tying {size}/{variant} ended in this part, after epoch {last['epoch']} ({reason}): "
+                           f"no checkpoint at epoch {until_epoch}; train it in one go with kedro run "
+                           f"--pipeline=tying_{variant}")
+
+
 def train_part(
     variant: str, corpus: dict, checkpoint: dict | None, until_epoch: int, size: str, sizes: dict, variants: dict,
     seed: int, device: str,
@@ -197,15 +208,58 @@ def train_part(
         log.info("tying %s/%s: going on from the checkpoint after epoch %d", size, variant, done)
     _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
                               resume=checkpoint, stop_after=until_epoch)
-    if state is None:  # the run ended before until_epoch: it diverged, or a plateau schedule ran out
-        last = record["history"][-1]
-        reason = last.get("stopped") or "its learning-rate decays were used up"
-        raise RuntimeError(f"tying {size}/{variant} ended in this part, after epoch {last['epoch']} ({reason}): "
-                           f"no checkpoint at epoch {until_epoch}; train it in one go with kedro run "
-                           f"--pipeline=tying_{variant}")
+    _check_part_ended(record, state, until_epoch)
     seconds = state["seconds"] - (checkpoint["seconds"] if checkpoint is not None else 0.0)
     part = {"epochs": [done + 1, until_epoch], "seconds": seconds, "device": record["device"]}
-    return {**state, "run": wanted, "parts": [*parts, part]}, history_metrics(state["history"])
+    shared = {"branch": checkpoint["branch"]} if checkpoint is not None and "branch" in checkpoint else {}
+    return {**state, "run": wanted, "parts": [*parts, part], **shared}, history_metrics(state["history"])
+
+
+def train_part_branch(
+    variant: str, corpus: dict, parent_checkpoint: dict | None, until_epoch: int, size: str, sizes: dict,
+    variants: dict, seed: int, device: str,
+) -> tuple[dict, dict]:
+    """The first part of augmented-loss variant ``variant`` (+AL, +REAL), on from its parent's part
+    checkpoint (``tying_baseline_part`` / ``tying_re_part`` to the end of the epoch before the
+    augmented loss starts): :func:`train_branch` for runs in parts, so the epochs the two share are
+    trained once.  Returns what :func:`train_part` returns; the checkpoint's ``branch`` (the parent,
+    the epoch, the shared seconds) travels to the later parts and into the finish's record."""
+    if variant not in PARENTS:
+        raise ValueError(f"variant must be one of {tuple(PARENTS)} (an augmented-loss variant), got {variant!r}")
+    parent, flags = PARENTS[variant], _variant_flags(variant, variants)
+    start_epoch = _size_config(size, sizes)["augmented_loss"].start_epoch
+    after = start_epoch - 1
+    if not flags["augmented_loss"] or after < 1:
+        raise ParameterError(f"tying {size}/{variant}: no epochs to share with {parent} (the augmented loss "
+                             f"{'is off' if not flags['augmented_loss'] else 'starts at epoch 1'}): run kedro run "
+                             f"--pipeline=tying_{variant}_part")
+    if parent_checkpoint is None:
+        raise ParameterError(f"tying {size}/{variant}: no {parent} checkpoint to go on from: run kedro run "
+                             f"--pipeline=tying_{parent}_part --params tying.until_epoch={after} first")
+    parent_run = _run_identity(parent, size, sizes, variants, seed)
+    if parent_run["tie"] != flags["tie"]:
+        raise ParameterError(f"tying.variants.{variant} and tying.variants.{parent} differ in tie: "
+                             f"{variant} cannot go on from {parent}")
+    _check_checkpoint(parent_checkpoint, parent_run, "part")
+    if parent_checkpoint["epoch"] != after:
+        raise ParameterError(
+            f"tying {size}/{variant}: the {parent} checkpoint is after epoch {parent_checkpoint['epoch']}, but the "
+            f"augmented loss starts at epoch {start_epoch}: go on from {parent}'s checkpoint after epoch {after} "
+            f"(kedro run --pipeline=tying_{parent}_part --params tying.until_epoch={after})")
+    epochs = parent_run["training"]["epochs"]
+    if isinstance(until_epoch, bool) or not isinstance(until_epoch, int) or not after < until_epoch <= epochs:
+        raise ParameterError(f"tying.until_epoch must be an epoch in [{after + 1}, {epochs}] (the last of this "
+                             f"part, after the {parent} checkpoint's epoch {after}), got {until_epoch!r}")
+    log.info("tying %s/%s: going on from the %s checkpoint after epoch %d", size, variant, parent, after)
+    _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
+                              resume=parent_checkpoint, stop_after=until_epoch)
+    _check_part_ended(record, state, until_epoch)
+    part = {"epochs": [after + 1, until_epoch], "seconds": state["seconds"] - parent_checkpoint["seconds"],
+            "device": record["device"]}
+    branch = {"parent": parent, "after_epoch": after, "shared_seconds": parent_checkpoint["seconds"]}
+    checkpoint = {**state, "run": _run_identity(variant, size, sizes, variants, seed),
+                  "parts": [*parent_checkpoint["parts"], part], "branch": branch}
+    return checkpoint, history_metrics(state["history"])
 
 
 def train_finish(
@@ -225,6 +279,9 @@ def train_finish(
     record["parts"] = [*checkpoint["parts"]]
     if last > checkpoint["epoch"]:
         record["parts"].append({"epochs": [checkpoint["epoch"] + 1, last], "seconds": own, "device": record["device"]})
+    if "branch" in checkpoint:  # the first part went on from the parent's checkpoint (train_part_branch)
+        shared = checkpoint["branch"]["shared_seconds"]
+        record["branch"] = {**checkpoint["branch"], "own_seconds": record["wall_seconds"] - shared}
     return weights, record
 
 

@@ -7,6 +7,8 @@ the same): ``kedro variants tying`` runs those, after their parents, then the re
 ``tying_<variant>_part`` and ``tying_<variant>_finish`` split one variant's run into parts that fit
 the time one has (each part goes on from the previous part's checkpoint, through the catalog):
 ``--params tying.until_epoch=N`` says where a part ends; the finish trains the rest and evaluates.
+``tying_al_part_from_baseline`` / ``tying_real_part_from_re``: the first part of +AL / +REAL on from
+the parent's part checkpoint at the epoch before the augmented loss starts (trained once for both).
 
 Each variant pipeline reads top to bottom: PTB data prep (shared ``ptb.*`` datasets) ->
 training -> evaluation (best-epoch valid/test perplexity, curves, paper_vs_run)."""
@@ -106,6 +108,22 @@ def create_part_pipeline(variant: str, **kwargs) -> Pipeline:
     return ptb_data_prep() + Pipeline(
         [_n(train, ["ptb_corpus", f"{v}.previous_checkpoint", "params:tying.until_epoch", *_PARAMS],
             [f"{v}.checkpoint", f"{v}.metrics"], f"train_{variant}_part", "training")]
+    )
+
+
+def create_part_branch_pipeline(variant: str, **kwargs) -> Pipeline:
+    """The first part of augmented-loss variant ``variant``, on from its parent's part checkpoint
+    (``tying_baseline_part`` / ``tying_re_part`` run to the epoch before the augmented loss starts):
+    those epochs are not trained again.  Later parts and the finish are ``tying_<variant>_part`` and
+    ``tying_<variant>_finish``, from the checkpoint this part saves."""
+    if variant not in nodes.PARENTS:
+        raise ValueError(f"variant must be one of {tuple(nodes.PARENTS)}, got {variant!r}")
+    parent = nodes.PARENTS[variant]
+    train = update_wrapper(partial(nodes.train_part_branch, variant), nodes.train_part_branch)
+    v = f"tying.{variant}"
+    return ptb_data_prep() + Pipeline(
+        [_n(train, ["ptb_corpus", f"tying.{parent}.previous_checkpoint", "params:tying.until_epoch", *_PARAMS],
+            [f"{v}.checkpoint", f"{v}.metrics"], f"train_{variant}_part_from_{parent}", "training")]
     )
 
 
