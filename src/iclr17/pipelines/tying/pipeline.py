@@ -31,6 +31,18 @@ def _check_variant(variant: str) -> None:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
 
 
+def _parent(variant: str) -> str:
+    """The variant whose first epochs augmented-loss variant ``variant`` shares."""
+    if variant not in nodes.PARENTS:
+        raise ValueError(f"variant must be one of {tuple(nodes.PARENTS)}, got {variant!r}")
+    return nodes.PARENTS[variant]
+
+
+def _bound(func, variant: str):
+    """``func`` with its first argument, the variant, bound (a node's function keeps its name)."""
+    return update_wrapper(partial(func, variant), func)
+
+
 def _evaluation(variant: str) -> list:
     v = f"tying.{variant}"
     return [
@@ -61,7 +73,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
     parent = variant in nodes.PARENTS.values()
     func = nodes.train_parent if parent else nodes.train_variant
     outputs = [f"{v}.weights", f"{v}.record"] + ([f"{v}.branch_point"] if parent else [])
-    train = update_wrapper(partial(func, variant), func)
+    train = _bound(func, variant)
     return ptb_data_prep() + Pipeline(
         [_n(train, ["ptb_corpus", *_PARAMS], outputs, f"train_{variant}", "training"), *_evaluation(variant)]
     )
@@ -71,10 +83,8 @@ def create_branch_pipeline(variant: str, **kwargs) -> Pipeline:
     """Augmented-loss variant ``variant`` trained on from its parent's branch point (the parent's
     pipeline, ``tying_baseline`` or ``tying_re``, must have run with the same parameters): its
     epochs before the augmented loss starts are not trained again."""
-    if variant not in nodes.PARENTS:
-        raise ValueError(f"variant must be one of {tuple(nodes.PARENTS)}, got {variant!r}")
-    parent = nodes.PARENTS[variant]
-    train = update_wrapper(partial(nodes.train_branch, variant), nodes.train_branch)
+    parent = _parent(variant)
+    train = _bound(nodes.train_branch, variant)
     v = f"tying.{variant}"
     return ptb_data_prep() + Pipeline(
         [
@@ -104,7 +114,7 @@ def create_part_pipeline(variant: str, **kwargs) -> Pipeline:
     ``tying.until_epoch``, saved as its new checkpoint, with the per-epoch metrics so far."""
     _check_variant(variant)
     v = f"tying.{variant}"
-    train = update_wrapper(partial(nodes.train_part, variant), nodes.train_part)
+    train = _bound(nodes.train_part, variant)
     return ptb_data_prep() + Pipeline(
         [_n(train, ["ptb_corpus", f"{v}.previous_checkpoint", "params:tying.until_epoch", *_PARAMS],
             [f"{v}.checkpoint", f"{v}.metrics"], f"train_{variant}_part", "training")]
@@ -116,10 +126,8 @@ def create_part_branch_pipeline(variant: str, **kwargs) -> Pipeline:
     (``tying_baseline_part`` / ``tying_re_part`` run to the epoch before the augmented loss starts):
     those epochs are not trained again.  Later parts and the finish are ``tying_<variant>_part`` and
     ``tying_<variant>_finish``, from the checkpoint this part saves."""
-    if variant not in nodes.PARENTS:
-        raise ValueError(f"variant must be one of {tuple(nodes.PARENTS)}, got {variant!r}")
-    parent = nodes.PARENTS[variant]
-    train = update_wrapper(partial(nodes.train_part_branch, variant), nodes.train_part_branch)
+    parent = _parent(variant)
+    train = _bound(nodes.train_part_branch, variant)
     v = f"tying.{variant}"
     return ptb_data_prep() + Pipeline(
         [_n(train, ["ptb_corpus", f"tying.{parent}.previous_checkpoint", "params:tying.until_epoch", *_PARAMS],
@@ -132,7 +140,7 @@ def create_finish_pipeline(variant: str, **kwargs) -> Pipeline:
     evaluation as ``tying_<variant>``."""
     _check_variant(variant)
     v = f"tying.{variant}"
-    train = update_wrapper(partial(nodes.train_finish, variant), nodes.train_finish)
+    train = _bound(nodes.train_finish, variant)
     return ptb_data_prep() + Pipeline(
         [_n(train, ["ptb_corpus", f"{v}.previous_checkpoint", *_PARAMS], [f"{v}.weights", f"{v}.record"],
             f"train_{variant}_finish", "training"), *_evaluation(variant)]
