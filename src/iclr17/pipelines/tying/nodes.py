@@ -175,15 +175,6 @@ def _check_checkpoint(checkpoint: dict, wanted: dict, stage: str) -> None:
             f"(tying.{v}.checkpoint in the catalog) and start again with kedro run --pipeline=tying_{v}_part")
 
 
-def _check_part_ended(record: dict, state: dict | None, until_epoch: int) -> None:
-    if state is None:  # the run ended before until_epoch: it diverged, or a plateau schedule ran out
-        last, size, variant = record["history"][-1], record["size"], record["variant"]
-        reason = last.get("stopped") or "its learning-rate decays were used up"
-        raise RuntimeError(f"tying {size}/{variant} ended in this part, after epoch {last['epoch']} ({reason}): "
-                           f"no checkpoint at epoch {until_epoch}; train it in one go with kedro run "
-                           f"--pipeline=tying_{variant}")
-
-
 def train_part(
     variant: str, corpus: dict, checkpoint: dict | None, until_epoch: int, size: str, sizes: dict, variants: dict,
     seed: int, device: str,
@@ -208,7 +199,12 @@ def train_part(
         log.info("tying %s/%s: going on from the checkpoint after epoch %d", size, variant, done)
     _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
                               resume=checkpoint, stop_after=until_epoch)
-    _check_part_ended(record, state, until_epoch)
+    if state is None:  # the run ended before until_epoch: it diverged, or a plateau schedule ran out
+        last = record["history"][-1]
+        reason = last.get("stopped") or "its learning-rate decays were used up"
+        raise RuntimeError(f"tying {size}/{variant} ended in this part, after epoch {last['epoch']} ({reason}): "
+                           f"no checkpoint at epoch {until_epoch}; train it in one go with kedro run "
+                           f"--pipeline=tying_{variant}")
     seconds = state["seconds"] - (checkpoint["seconds"] if checkpoint is not None else 0.0)
     part = {"epochs": [done + 1, until_epoch], "seconds": seconds, "device": record["device"]}
     shared = {"branch": checkpoint["branch"]} if checkpoint is not None and "branch" in checkpoint else {}
@@ -250,16 +246,11 @@ def train_part_branch(
     if isinstance(until_epoch, bool) or not isinstance(until_epoch, int) or not after < until_epoch <= epochs:
         raise ParameterError(f"tying.until_epoch must be an epoch in [{after + 1}, {epochs}] (the last of this "
                              f"part, after the {parent} checkpoint's epoch {after}), got {until_epoch!r}")
-    log.info("tying %s/%s: going on from the %s checkpoint after epoch %d", size, variant, parent, after)
-    _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
-                              resume=parent_checkpoint, stop_after=until_epoch)
-    _check_part_ended(record, state, until_epoch)
-    part = {"epochs": [after + 1, until_epoch], "seconds": state["seconds"] - parent_checkpoint["seconds"],
-            "device": record["device"]}
+    log.info("tying %s/%s: its first part goes on from the %s checkpoint", size, variant, parent)
     branch = {"parent": parent, "after_epoch": after, "shared_seconds": parent_checkpoint["seconds"]}
-    checkpoint = {**state, "run": _run_identity(variant, size, sizes, variants, seed),
-                  "parts": [*parent_checkpoint["parts"], part], "branch": branch}
-    return checkpoint, history_metrics(state["history"])
+    # the parent's checkpoint as this variant's: train_part goes on from it, and carries the branch on
+    own = {**parent_checkpoint, "run": _run_identity(variant, size, sizes, variants, seed), "branch": branch}
+    return train_part(variant, corpus, own, until_epoch, size, sizes, variants, seed, device)
 
 
 def train_finish(
