@@ -31,3 +31,23 @@ def test_large_real_has_the_papers_parameter_count():
     assert round(model.n_parameters() / 1e6) == 51
     untied = nodes.build_model(VOCAB, PARAMS["sizes"]["large"]["model"], tie=False)
     assert untied.n_parameters() - model.n_parameters() == VOCAB * 1500
+
+
+def test_long_environment_changes_only_the_small_schedule():
+    """``--env=long`` (conf/long) is the 50-epoch small schedule of docs/results.md: the keys it
+    lists replace the base's, every other tying parameter is the base's (soft merge)."""
+    from kedro.config import OmegaConfigLoader
+
+    from iclr17.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(ROOT / "conf"), env="long", **CONFIG_LOADER_ARGS)
+    long = loader["parameters"]["tying"]
+    small, base_small = long["sizes"]["small"], PARAMS["sizes"]["small"]
+    assert small["training"]["epochs"] == 50
+    assert small["training"]["lr_decay"] == {"type": "after_epoch", "start_epoch": 15, "rate": 0.88}
+    assert small["augmented_loss"] == {**base_small["augmented_loss"], "start_epoch": 30}
+    assert small["model"] == base_small["model"]
+    assert {k: v for k, v in small["training"].items() if k not in ("epochs", "lr_decay")} == {
+        k: v for k, v in base_small["training"].items() if k not in ("epochs", "lr_decay")}
+    assert {k: v for k, v in long.items() if k != "sizes"} == {k: v for k, v in PARAMS.items() if k != "sizes"}
+    assert long["sizes"]["medium"] == PARAMS["sizes"]["medium"] and long["sizes"]["large"] == PARAMS["sizes"]["large"]
