@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from iclr17.common.lm.data import batchify, bptt_windows
-from iclr17.common.lm.model import augmented_log_targets, augmented_target_stats
+from iclr17.common.lm.model import augmented_log_targets, augmented_loss, augmented_target_stats
 from iclr17.pipelines.tying.nodes import build_model
 
 
@@ -44,7 +44,7 @@ def sharpness(model, ids, taus: list[float], batch_size: int = 10, bptt: int = 3
             s = sums[tau]
             s["target_self"] += log_target[rows, words].exp().sum().item()
             s["model_self"] += log_pred[rows, words].exp().sum().item()
-            s["kl"] += (log_target.exp() * (log_target - log_pred)).sum().item()
+            s["kl"] += augmented_loss(logits, words, emb, tau, log_pred).item() * words.numel()
         n += words.numel()
     return {tau: {k: v / n for k, v in s.items()} for tau, s in sums.items()}
 
