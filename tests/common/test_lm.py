@@ -331,6 +331,44 @@ def test_skipped_target_words_get_the_whole_cross_entropy_and_no_augmented_loss(
             AugmentedLoss.from_params({"beta": 0.3, "tau": 1.0, "skip_words": bad}, "b")
 
 
+def test_an_untempered_prediction_makes_the_augmented_loss_a_smoothing_of_the_label_towards_similar_words():
+    # tempered_prediction false, scale beta: (1 - beta) J + beta KL(y~_tau || softmax(logits)), whose
+    # gradient on each token's logits is (p - ((1 - beta) one-hot + beta y~_tau)) / tokens
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0], [0.5, -0.5]])
+    targets = torch.tensor([[2, 0, 4]])
+    logits = torch.tensor([[[0.2, -0.1, 0.4, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0, 0.0],
+                            [0.3, 0.3, 0.0, -1.0, 0.2]]], requires_grad=True)
+    beta, tau = 0.4, 2.0
+
+    def softmax(row):
+        z = sum(math.exp(v) for v in row)
+        return [math.exp(v) / z for v in row]
+
+    def y_tilde(word):
+        return softmax([sum(a * b for a, b in zip(emb[word].tolist(), emb[j].tolist())) / tau for j in range(5)])
+
+    expected = 0.0
+    for t in range(3):
+        q, p = y_tilde(targets[0, t].item()), softmax(logits[0, t].tolist())
+        expected += sum(qi * math.log(qi / pi) for qi, pi in zip(q, p)) / 3
+    got = augmented_loss(logits, targets, emb, tau, tempered_prediction=False)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    # the tempered loss is another number: the switch does something
+    assert augmented_loss(logits, targets, emb, tau).item() != pytest.approx(expected, rel=1e-3)
+    al = AugmentedLoss.from_params({"beta": beta, "tau": tau, "scale": "beta", "tempered_prediction": False}, "b")
+    assert augmented_loss_weight(beta, tau, 5, "beta") == beta
+    total, ce = language_model_loss(logits, targets, emb, al)
+    assert total.item() == pytest.approx((1 - beta) * ce.item() + beta * expected, rel=1e-5)
+    (grad,) = torch.autograd.grad(total, logits)
+    for t in range(3):
+        word = targets[0, t].item()
+        soft = [(1 - beta) * float(j == word) + beta * q for j, q in enumerate(y_tilde(word))]
+        hand = [(p - s) / 3 for p, s in zip(softmax(logits[0, t].tolist()), soft)]
+        assert grad[0, t].tolist() == pytest.approx(hand, abs=1e-6)
+    with pytest.raises(ParameterError, match="b: tempered_prediction must be true or false"):
+        AugmentedLoss.from_params({"beta": beta, "tau": tau, "tempered_prediction": "no"}, "b")
+
+
 def test_augmented_loss_gradient_through_its_target_is_a_switch():
     # target_grad=False: y~ is a constant, the embedding gets no gradient from J_aug;
     # target_grad=True: the same value, and the embedding's gradient is that of the per-token KL

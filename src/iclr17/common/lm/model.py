@@ -180,12 +180,17 @@ def augmented_loss(
     log_pred: torch.Tensor | None = None,
     target_grad: bool = False,
     skip: torch.Tensor | None = None,
+    tempered_prediction: bool = True,
 ) -> torch.Tensor:
     """Inan et al.'s J_aug: mean over tokens of KL(y~ || y^), where
 
     - y~ = softmax(L u / tau), u = L[target] the target word's input embedding, i.e. a target
       distribution that puts mass on words whose embeddings are close to the target's;
-    - y^ = softmax(logits / tau), the model's prediction at the same temperature.
+    - y^ = softmax(logits / tau), the model's prediction at the same temperature; with
+      ``tempered_prediction=False`` the model's own prediction softmax(logits) (the target alone is
+      tempered: the issue's reading, "KL between the model's output distribution and the target
+      distribution ... with temperature tau"; then (1 - beta) J + beta J_aug is the cross-entropy
+      against the mixed label (1 - beta) one-hot + beta y~, a smoothing towards similar words).
 
     The paper does not say whether the gradient flows through y~ into L.  By default
     (``target_grad=False``) y~ is a constant; with ``target_grad=True`` the embedding also learns
@@ -209,7 +214,8 @@ def augmented_loss(
             keep = ~torch.isin(words, skip)
             target, neg_entropy = target * keep.unsqueeze(1), neg_entropy * keep
     if log_pred is None:
-        log_pred = F.log_softmax(logits.reshape(-1, logits.size(-1)) / tau, dim=-1)
+        temperature = tau if tempered_prediction else 1.0
+        log_pred = F.log_softmax(logits.reshape(-1, logits.size(-1)) / temperature, dim=-1)
     # sum the prediction rows that share a target word, then one product per distinct word
     summed = log_pred.new_zeros(words.numel(), log_pred.size(-1)).index_add_(0, which, log_pred)
     return (neg_entropy[which].sum() - (target * summed).sum()) / flat.numel()
@@ -237,7 +243,7 @@ def augmented_target_stats(embedding: torch.Tensor, tau: float, chunk: int = 100
     }
 
 
-AUGMENTED_LOSS_SCALES = ("tau2", "tau2_vocab")
+AUGMENTED_LOSS_SCALES = ("tau2", "tau2_vocab", "beta")
 
 
 def check_augmented_loss_scale(scale: str, where: str = "augmented loss scale") -> str:
@@ -254,8 +260,12 @@ def augmented_loss_weight(beta: float, tau: float, vocab_size: int, scale: str =
     - ``tau2_vocab``: beta tau^2 |V|, the paper's Eq. 6.1 (J_tot = beta J_aug tau^2 |V| + (1 - beta) J).
       At high tau, tau^2 |V| KL(softmax(z / tau) || softmax(o / tau)) tends to
       1/2 ||(o - mean o) - (z - mean z)||^2: a squared-error pull of every logit towards the target
-      word's similarity scores z = L u, whatever tau; its gradient is |V| times ``tau2``'s."""
+      word's similarity scores z = L u, whatever tau; its gradient is |V| times ``tau2``'s;
+    - ``beta``: beta alone, for an untempered prediction (``AugmentedLoss.tempered_prediction``
+      false), whose gradient does not shrink as tau grows."""
     check_augmented_loss_scale(scale)
+    if scale == "beta":
+        return beta
     return beta * tau**2 * (vocab_size if scale == "tau2_vocab" else 1)
 
 
@@ -270,7 +280,8 @@ class AugmentedLoss:
     throughout: the default 1).  ``skip_words`` are target words that get no augmented loss: where
     one of them is the next word the loss is the whole cross-entropy (at tau 1 the gradient's target
     is its one-hot label instead of the mix (1 - beta) one-hot + beta y~); not in the paper, which
-    smooths every target (the default, none)."""
+    smooths every target (the default, none).  ``tempered_prediction`` false compares the target
+    with the model's untempered prediction (``augmented_loss``; use it with ``scale`` beta)."""
 
     beta: float = 0.0
     tau: float = 1.0
@@ -278,6 +289,7 @@ class AugmentedLoss:
     target_grad: bool = False
     start_epoch: int = 1
     skip_words: tuple[str, ...] = ()
+    tempered_prediction: bool = True
 
     def __post_init__(self):
         if not 0.0 <= self.beta <= 1.0:
@@ -287,6 +299,8 @@ class AugmentedLoss:
         check_augmented_loss_scale(self.scale, "scale")
         if not isinstance(self.target_grad, bool):
             raise ValueError(f"target_grad must be true or false, got {self.target_grad!r}")
+        if not isinstance(self.tempered_prediction, bool):
+            raise ValueError(f"tempered_prediction must be true or false, got {self.tempered_prediction!r}")
         if isinstance(self.start_epoch, bool) or not isinstance(self.start_epoch, int) or self.start_epoch < 1:
             raise ValueError(f"start_epoch must be an integer >= 1, got {self.start_epoch!r}")
         words = self.skip_words
@@ -310,8 +324,10 @@ class AugmentedLoss:
     @classmethod
     def from_params(cls, block, where: str) -> AugmentedLoss:
         """From an ``augmented_loss:`` parameter block (beta, tau; optional scale, target_grad,
-        start_epoch, skip_words); a bad key or value is a :class:`ParameterError` naming ``where``."""
-        settings = check_keys(block, where, ("beta", "tau"), ("scale", "target_grad", "start_epoch", "skip_words"))
+        start_epoch, skip_words, tempered_prediction); a bad key or value is a
+        :class:`ParameterError` naming ``where``."""
+        optional = ("scale", "target_grad", "start_epoch", "skip_words", "tempered_prediction")
+        settings = check_keys(block, where, ("beta", "tau"), optional)
         if isinstance(settings.get("skip_words"), list):
             settings["skip_words"] = tuple(settings["skip_words"])
         try:
@@ -344,8 +360,9 @@ def language_model_loss(
         nll = F.nll_loss(log_probs, flat_targets, reduction="none")
         ce = nll.mean()
         mixed_ce = (nll * (1.0 - al.beta * ~torch.isin(flat_targets, skip))).mean()
-    log_pred = log_probs if al.tau == 1.0 else None  # at tau 1 the tempered prediction is the same
-    aug = augmented_loss(logits, targets, embedding, al.tau, log_pred, al.target_grad, skip)
+    # at tau 1 (or untempered) the prediction is the cross-entropy's own
+    log_pred = log_probs if al.tau == 1.0 or not al.tempered_prediction else None
+    aug = augmented_loss(logits, targets, embedding, al.tau, log_pred, al.target_grad, skip, al.tempered_prediction)
     return mixed_ce + weight * aug, ce
 
 

@@ -94,6 +94,7 @@ def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, s
         "al_target_grad": al.target_grad,
         "al_start_epoch": al.start_epoch,
         "al_skip_words": list(al.skip_words),
+        "al_tempered_prediction": al.tempered_prediction,
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
