@@ -105,6 +105,19 @@ def test_gradient_through_the_augmented_loss_target_is_a_parameter(corpus):
     assert not torch.allclose(weights_on["embedding.weight"], weights_off["embedding.weight"])
 
 
+def test_an_untempered_prediction_reaches_the_training_and_the_record(corpus):
+    al = {"beta": 0.3, "tau": 3.0, "scale": "beta", "tempered_prediction": False}
+    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 1}}}
+    weights_plain, record = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
+    assert record["al_tempered_prediction"] is False
+    assert "beta 0.3, tau 3.0, AL weight beta, AL against the untempered prediction" in nodes.assumed_settings(record)
+    # against the tempered prediction (same weight beta) one epoch from the same seed ends elsewhere
+    tempered = {"small": {**sizes["small"], "augmented_loss": {**al, "tempered_prediction": True}}}
+    weights_tempered, record = nodes.train_variant("real", corpus, "small", tempered, VARIANTS, 0, "cpu")
+    assert record["al_tempered_prediction"] is True and "untempered" not in nodes.assumed_settings(record)
+    assert not torch.allclose(weights_plain["embedding.weight"], weights_tempered["embedding.weight"])
+
+
 def test_ordering_check():
     res = lambda v, t: {"variant": v, "test_ppl": t}  # noqa: E731
     good = nodes.ordering_check([res("baseline", 90), res("al", 85), res("re", 86), res("real", 83)])

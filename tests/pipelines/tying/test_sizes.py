@@ -46,5 +46,5 @@ def test_long_environment_changes_only_the_small_schedule():
     expected = copy.deepcopy(PARAMS)
     small = expected["sizes"]["small"]
     small["training"].update(epochs=50, lr_decay={"type": "after_epoch", "start_epoch": 15, "rate": 0.88})
-    small["augmented_loss"]["start_epoch"] = 30
+    small["augmented_loss"].update(start_epoch=30, tau=3.0, scale="beta", tempered_prediction=False)
     assert loader["parameters"]["tying"] == expected

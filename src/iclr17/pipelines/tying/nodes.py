@@ -296,6 +296,8 @@ def assumed_settings(record: dict) -> str:
             text += f", AL weight {record['al_scale']}"
         if record.get("al_target_grad", False):
             text += ", gradient through the AL target"
+        if not record.get("al_tempered_prediction", True):
+            text += ", AL against the untempered prediction"
         if record.get("al_start_epoch", 1) != 1:
             text += f", AL from epoch {record['al_start_epoch']} (beta 0 before)"
         if record.get("al_skip_words"):
