@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -367,6 +368,20 @@ def test_an_untempered_prediction_makes_the_augmented_loss_a_smoothing_of_the_la
         assert grad[0, t].tolist() == pytest.approx(hand, abs=1e-6)
     with pytest.raises(ParameterError, match="b: tempered_prediction must be true or false"):
         AugmentedLoss.from_params({"beta": beta, "tau": tau, "tempered_prediction": "no"}, "b")
+
+
+def test_an_untempered_prediction_with_a_tau_squared_weight_is_warned_of():
+    # the tau^2 factor belongs to a tempered prediction; untempered it makes the weight beta tau^2
+    with pytest.warns(UserWarning, match="with tempered_prediction false use scale beta"):
+        AugmentedLoss.from_params({"beta": 0.3, "tau": 3.0, "tempered_prediction": False}, "b")
+    with pytest.warns(UserWarning, match=r"beta tau\^2 \|V\|"):
+        AugmentedLoss.from_params({"beta": 0.3, "tau": 3.0, "scale": "tau2_vocab", "tempered_prediction": False}, "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AugmentedLoss.from_params({"beta": 0.3, "tau": 3.0, "scale": "beta", "tempered_prediction": False}, "b")
+        AugmentedLoss.from_params({"beta": 0.3, "tau": 3.0}, "b")  # tempered, tau2: the paper's
+        AugmentedLoss.from_params({"beta": 0.3, "tau": 1.0, "tempered_prediction": False}, "b")  # tau 1: no factor
+        AugmentedLoss(beta=0.0, tau=3.0, tempered_prediction=False)  # beta 0: no augmented loss
 
 
 def test_augmented_loss_gradient_through_its_target_is_a_switch():

@@ -25,6 +25,7 @@ the default reads it as "no embedding dropout" (whole word types kept) and still
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import torch
@@ -303,6 +304,14 @@ class AugmentedLoss:
             raise ValueError(f"tempered_prediction must be true or false, got {self.tempered_prediction!r}")
         if isinstance(self.start_epoch, bool) or not isinstance(self.start_epoch, int) or self.start_epoch < 1:
             raise ValueError(f"start_epoch must be an integer >= 1, got {self.start_epoch!r}")
+        if not self.tempered_prediction and self.scale != "beta" and self.tau != 1.0 and self.beta > 0:
+            warnings.warn(
+                f"the augmented loss compares an untempered prediction with weight {self.scale} "
+                f"(beta tau^2{' |V|' if self.scale == 'tau2_vocab' else ''}); the tau^2 factor belongs to a "
+                "tempered prediction: with tempered_prediction false use scale beta",
+                UserWarning,
+                stacklevel=3,
+            )
         words = self.skip_words
         strings = isinstance(words, tuple) and all(isinstance(w, str) and w for w in words)
         if not strings or len(set(words)) < len(words):
