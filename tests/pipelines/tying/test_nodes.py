@@ -118,6 +118,32 @@ def test_an_untempered_prediction_reaches_the_training_and_the_record(corpus):
     assert not torch.allclose(weights_plain["embedding.weight"], weights_tempered["embedding.weight"])
 
 
+def test_a_variant_changes_the_size_s_augmented_loss_settings_for_itself(corpus):
+    """``augmented_loss: {tau: 3.0}`` on a variant: its own temperature over the size's (2.0 here),
+    the run the same as with 3.0 set for the size, and its checkpoints interchangeable with that run's."""
+    sizes = {"small": {**SIZES["small"], "training": {**SIZES["small"]["training"], "epochs": 2}}}
+    at_3 = {"small": {**sizes["small"], "augmented_loss": {**SIZES["small"]["augmented_loss"], "tau": 3.0}}}
+    variants = {**VARIANTS, "real": {"tie": True, "augmented_loss": {"tau": 3.0}}}
+    weights, record = nodes.train_variant("real", corpus, "small", sizes, variants, 0, "cpu")
+    assert record["tau"] == 3.0 and record["beta"] == 0.5 and record["augmented_loss"] is True
+    same, _ = nodes.train_variant("real", corpus, "small", at_3, VARIANTS, 0, "cpu")
+    assert all(torch.equal(weights[k], same[k]) for k in same)
+    other, _ = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")  # the size's 2.0
+    assert not torch.equal(weights["embedding.weight"], other["embedding.weight"])
+    checkpoint, _ = nodes.train_part("real", corpus, None, 1, "small", at_3, VARIANTS, 0, "cpu")
+    finished, _ = nodes.train_finish("real", corpus, checkpoint, "small", sizes, variants, 0, "cpu")
+    assert all(torch.equal(weights[k], finished[k]) for k in weights)
+    with pytest.raises(ParameterError, match=r"differs in \['augmented_loss'\]"):  # the size's 2.0 is another run
+        nodes.train_finish("real", corpus, checkpoint, "small", sizes, VARIANTS, 0, "cpu")
+    bad = {"real": {"tie": True, "augmented_loss": {"start_epoch": 2}}}
+    with pytest.raises(ParameterError, match="start_epoch is the size's"):
+        nodes.train_variant("real", corpus, "small", sizes, bad, 0, "cpu")
+    with pytest.raises(ParameterError, match=r"\['tua'\] in tying.variants.real.augmented_loss"):
+        nodes.train_variant("real", corpus, "small", sizes, {"real": {"tie": True, "augmented_loss": {"tua": 3.0}}}, 0, "cpu")
+    with pytest.raises(ParameterError, match="augmented_loss true, false or a mapping"):
+        nodes.train_variant("real", corpus, "small", sizes, {"real": {"tie": True, "augmented_loss": "yes"}}, 0, "cpu")
+
+
 def test_ordering_check():
     res = lambda v, t: {"variant": v, "test_ppl": t}  # noqa: E731
     good = nodes.ordering_check([res("baseline", 90), res("al", 85), res("re", 86), res("real", 83)])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 
 import matplotlib.pyplot as plt
@@ -63,10 +64,37 @@ _BRANCH_KEYS = ("size", "tie", "model", "training", "seed", "al_start_epoch")
 
 
 def _variant_flags(variant: str, variants: dict) -> dict:
-    """``tying.variants.<variant>``: whether it ties the embeddings and uses the augmented loss."""
+    """``tying.variants.<variant>``: ``tie`` (true / false) and ``augmented_loss``: false, true (the
+    size's ``augmented_loss`` settings) or a mapping of the size's settings this variant changes,
+    e.g. ``{tau: 2.0}`` (the untied +AL's target comes from an input embedding its classifier does
+    not share, and wants another temperature than the tied +REAL's).  Not ``start_epoch``: the parent
+    run saves its branch point at the epoch before the size's.  Returns ``tie``, ``augmented_loss``
+    (on or off) and ``al_changes`` (the mapping; empty for true)."""
     if variant not in variants:
         raise ValueError(f"unknown variant {variant!r}; tying.variants has {sorted(variants)}")
-    return check_keys(variants[variant], f"tying.variants.{variant}", ("tie", "augmented_loss"))
+    where = f"tying.variants.{variant}"
+    flags = check_keys(variants[variant], where, ("tie", "augmented_loss"))
+    on, changes = flags["augmented_loss"], {}
+    if isinstance(on, Mapping):
+        on, changes = True, dict(on)
+        if "start_epoch" in changes:
+            raise ParameterError(f"{where}.augmented_loss: start_epoch is the size's (tying.sizes.<size>.augmented_loss), "
+                                 f"where the parent run saves its branch point; set it there")
+    if not isinstance(on, bool) or not isinstance(flags["tie"], bool):
+        raise ParameterError(f"{where}: tie must be true or false, augmented_loss true, false or a mapping of the "
+                             f"size's augmented-loss settings it changes; got {variants[variant]!r}")
+    return {"tie": flags["tie"], "augmented_loss": on, "al_changes": changes}
+
+
+def _variant_augmented_loss(variant: str, cfg: dict, flags: dict) -> AugmentedLoss:
+    """The augmented-loss settings a variant trains with: the size's, with the variant's changes;
+    beta 0 (the plain cross-entropy) when it has none."""
+    al = cfg["augmented_loss"]
+    if not flags["augmented_loss"]:
+        return replace(al, beta=0.0)
+    if not flags["al_changes"]:
+        return al
+    return AugmentedLoss.from_params({**asdict(al), **flags["al_changes"]}, f"tying.variants.{variant}.augmented_loss")
 
 
 def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str,
@@ -77,7 +105,7 @@ def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, s
     dev = pick_device(device)
     seed_everything(seed)
     model = build_model(len(corpus["vocab"]), cfg["model"], flags["tie"])
-    al = cfg["augmented_loss"] if flags["augmented_loss"] else replace(cfg["augmented_loss"], beta=0.0)
+    al = _variant_augmented_loss(variant, cfg, flags)
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
     start = time.perf_counter()
     weights, history, branch = train_language_model(model, corpus, cfg["training"], dev, augmented=al,
@@ -120,7 +148,7 @@ def train_parent(
     """:func:`train_variant` of a variant without the augmented loss, plus its *branch point*: the
     training state at the end of epoch ``augmented_loss.start_epoch - 1`` (0: before the first),
     from which :func:`train_branch` trains the augmented-loss variant with the same tying."""
-    if variants.get(variant, {}).get("augmented_loss"):
+    if _variant_flags(variant, variants)["augmented_loss"]:
         raise ValueError(f"tying.variants.{variant} uses the augmented loss: it is no branch point's parent")
     after = _size_config(size, sizes)["augmented_loss"].start_epoch - 1
     weights, record, branch = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=after)
@@ -137,12 +165,12 @@ def train_branch(
     :func:`train_parent`): the same weights and history as :func:`train_variant` from scratch, in
     the time of the epochs from the augmented loss's ``start_epoch`` on.  The record's
     ``wall_seconds`` counts the shared epochs too (``branch`` splits it)."""
-    flags, cfg, parent = variants.get(variant, {}), _size_config(size, sizes), branch["run"]
+    flags, cfg, parent = _variant_flags(variant, variants), _size_config(size, sizes), branch["run"]
     start_epoch = cfg["augmented_loss"].start_epoch
-    wanted = {"size": size, "tie": flags.get("tie"), "model": cfg["model"], "training": cfg["training"], "seed": seed,
+    wanted = {"size": size, "tie": flags["tie"], "model": cfg["model"], "training": cfg["training"], "seed": seed,
               "al_start_epoch": start_epoch}
     differ = sorted(k for k in _BRANCH_KEYS if parent[k] != wanted[k])
-    if not flags.get("augmented_loss") or branch["epoch"] != start_epoch - 1 or differ:
+    if not flags["augmented_loss"] or branch["epoch"] != start_epoch - 1 or differ:
         raise ParameterError(
             f"tying {size}/{variant} cannot go on from the branch point of {parent['variant']} (after epoch "
             f"{branch['epoch']}; differs in {differ or ['the augmented loss']}): run kedro run "
@@ -160,8 +188,8 @@ def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: in
     the training (not the device)."""
     flags = _variant_flags(variant, variants)
     cfg = _size_config(size, sizes)
-    al = asdict(cfg["augmented_loss"]) if flags["augmented_loss"] else None
-    return {"variant": variant, "size": size, **flags, "model": cfg["model"], "training": cfg["training"],
+    al = asdict(_variant_augmented_loss(variant, cfg, flags)) if flags["augmented_loss"] else None
+    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"], "training": cfg["training"],
             "augmented_loss": al, "seed": seed}
 
 
