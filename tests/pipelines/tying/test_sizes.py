@@ -47,4 +47,5 @@ def test_long_environment_changes_only_the_small_schedule():
     small = expected["sizes"]["small"]
     small["training"].update(epochs=50, lr_decay={"type": "after_epoch", "start_epoch": 15, "rate": 0.88})
     small["augmented_loss"].update(start_epoch=30, tau=3.0, scale="beta", tempered_prediction=False)
+    expected["variants"]["al"]["augmented_loss"] = {"tau": 2.0}  # the untied +AL's own temperature
     assert loader["parameters"]["tying"] == expected
