@@ -48,7 +48,12 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
         # +AL and +REAL (augmented loss from epoch 2) go on from their parents' epoch 1: they train epoch 2 only
         assert (f"small/{variant} epoch 1: lr" in log) is (variant in ("baseline", "re"))
         assert f"small/{variant} epoch 2: lr" in log
+    # conf/test gives +AL its own tau (a mapping over the size's settings): it reaches the record and MLflow
+    al = json.loads((data_root / "07_model_output" / "tying" / "al_record.json").read_text())
+    assert al["tau"] == 2.0 and al["beta"] == 0.3
+    assert runs["tying_al_from_baseline"].data.params["tying.variants.al.augmented_loss.tau"] == "2.0"
     real = json.loads((data_root / "07_model_output" / "tying" / "real_record.json").read_text())
+    assert real["tau"] == 1.0  # the size's
     re_record = json.loads((data_root / "07_model_output" / "tying" / "re_record.json").read_text())
     assert real["branch"]["parent"] == "re" and real["branch"]["after_epoch"] == 1
     assert real["history"][0] == re_record["history"][0]  # epoch 1 is +RE's, timing and all
