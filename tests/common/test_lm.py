@@ -528,6 +528,24 @@ def test_training_learns_a_toy_sequence_and_records_history():
 
 
 
+def test_training_runs_at_the_matmul_precision_it_is_given_and_restores_torch_s(monkeypatch):
+    seen = []
+    real_loss = language_model_loss
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_float32_matmul_precision())
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr("iclr17.common.lm.train.language_model_loss", spy)
+    before = torch.get_float32_matmul_precision()
+    model = LSTMLanguageModel(12, 8)
+    train_language_model(model, _toy_corpus(400), {**CFG, "epochs": 1, "matmul_precision": "medium"}, torch.device("cpu"))
+    assert seen and set(seen) == {"medium"}
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(ValueError, match="matmul_precision"):
+        train_language_model(model, _toy_corpus(400), {**CFG, "matmul_precision": "low"}, torch.device("cpu"))
+
+
 def _same_history(a: list[dict], b: list[dict]) -> bool:
     timing = {"tokens_per_s", "epoch_seconds"}
     return [{k: v for k, v in h.items() if k not in timing} for h in a] == \

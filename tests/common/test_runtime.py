@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from iclr17.common.runtime import map_jobs, pick_device, resolve_workers, seed_everything
+from iclr17.common.runtime import float32_matmul_precision, map_jobs, pick_device, resolve_workers, seed_everything
 
 
 def _square_and_threads(x):
@@ -36,3 +36,19 @@ def test_pick_device_and_seeding():
     a = torch.rand(3)
     seed_everything(3)
     assert torch.equal(a, torch.rand(3))
+
+
+def test_float32_matmul_precision_holds_inside_the_block_only_and_is_checked():
+    before = torch.get_float32_matmul_precision()
+    with float32_matmul_precision("medium"):
+        assert torch.get_float32_matmul_precision() == "medium"
+        a, b = torch.randn(64, 32, dtype=torch.float64), torch.randn(32, 48, dtype=torch.float64)
+        # whatever kernel "medium" picks, the product stays close to float64's
+        assert torch.allclose((a.float() @ b.float()).double(), a @ b, rtol=1e-3, atol=1e-3)
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(RuntimeError), float32_matmul_precision("high"):
+        assert torch.get_float32_matmul_precision() == "high"
+        raise RuntimeError("restored on the way out too")
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(ValueError, match="matmul_precision must be one of"), float32_matmul_precision("bf16"):
+        pass

@@ -31,12 +31,16 @@ from tqdm.auto import tqdm
 from iclr17.common.config import check_keys
 from iclr17.common.lm.data import batchify, bptt_windows, n_windows
 from iclr17.common.lm.model import AugmentedLoss, LSTMLanguageModel, detach_state, language_model_loss, perplexity
+from iclr17.common.runtime import float32_matmul_precision
 
 log = logging.getLogger(__name__)
 
 # an epoch whose validation perplexity exceeds this multiple of the best so far has diverged
 DIVERGENCE_FACTOR = 4.0
 TRAIN_KEYS = ("batch_size", "bptt", "lr", "epochs", "clip_norm", "lr_decay", "eval_batch_size")
+# matmul_precision: torch's float32 matmul precision while training (runtime.float32_matmul_precision);
+# unset = "highest", torch's default
+TRAIN_OPTIONAL = ("matmul_precision",)
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -131,7 +135,7 @@ def train_language_model(
     replaced by its own); ``history`` then holds its epochs too.  ``stop_after``: the last epoch to
     train this time (None: ``epochs``), e.g. with ``branch_after`` the same, one part of a run split
     into parts."""
-    cfg = check_keys(cfg, "training", TRAIN_KEYS)
+    cfg = check_keys(cfg, "training", TRAIN_KEYS, TRAIN_OPTIONAL)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
     if branch_after is not None and not 0 <= branch_after <= cfg["epochs"]:
         raise ValueError(f"branch_after must be an epoch in [0, {cfg['epochs']}], got {branch_after}")
@@ -154,78 +158,79 @@ def train_language_model(
             best_state = {k: v.to(device) for k, v in resume["best_weights"].items()}
         first, seconds_before = resume["epoch"] + 1, resume["seconds"]
         _set_random_state(resume["random_state"], device)
-    started = time.perf_counter()
-    if branch_after is not None and branch_after == first - 1:
-        branch = branch_point(model, branch_after, best_ppl, best_state, history, lr, decays, seconds_before, device)
-    uniform_ppl = float(model.vocab_size)
-    for epoch in range(first, last + 1):
-        if schedule["type"] == "after_epoch":
-            lr = learning_rate(schedule, cfg["lr"], epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        al = augmented.at_epoch(epoch)
-        model.train()
-        state = model.init_state(cfg["batch_size"])
-        total, count, start = 0.0, 0, time.perf_counter()
-        bar = tqdm(bptt_windows(train, cfg["bptt"]), total=steps, desc=f"{desc} epoch {epoch}", mininterval=5.0, leave=False)
-        for x, y in bar:
-            if batch_transform is not None:
-                x, y = batch_transform(x, y)
-            state = detach_state(state)
-            logits, state = model(x, state)
-            loss, ce = language_model_loss(logits, y, model.embedding.weight, al, skip)
-            optimizer.zero_grad(set_to_none=True)
-            # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
-            # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean
-            # what they meant there (a per-token mean would make both 35x smaller in effect)
-            (loss * y.size(1)).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
-            optimizer.step()
-            total += ce.item() * y.numel()
-            count += y.numel()
-        seconds = time.perf_counter() - start
-        valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
-        healthy = math.isfinite(total) and math.isfinite(valid_ppl)
-        # before any epoch has a best, the yardstick is a uniform guess (perplexity |V|)
-        yardstick = min(best_ppl, uniform_ppl)
-        if not healthy or valid_ppl > DIVERGENCE_FACTOR * yardstick:
-            # an SGD blow-up (too high an lr for too long).  The plateau schedule rolls back to the
-            # best weights and decays by itself; a fixed schedule would spend its remaining epochs
-            # in a state it does not recover from, so it stops with the best epoch's weights
-            reason = (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(total / count):.4g}, "
-                      f"valid ppl {valid_ppl:.4g} against the best {yardstick:.4g}; lower training.lr or "
-                      f"start the lr decay earlier")
-            if best_state is None:
-                raise FloatingPointError(f"{desc}: {reason}")
+    with float32_matmul_precision(cfg.get("matmul_precision", "highest")):
+        started = time.perf_counter()
+        if branch_after is not None and branch_after == first - 1:
+            branch = branch_point(model, branch_after, best_ppl, best_state, history, lr, decays, seconds_before, device)
+        uniform_ppl = float(model.vocab_size)
+        for epoch in range(first, last + 1):
             if schedule["type"] == "after_epoch":
-                best_epoch = min(history, key=lambda h: h["valid_ppl"])["epoch"]
-                log.warning("%s: %s; stopping with epoch %d's weights", desc, reason, best_epoch)
-                history[-1]["stopped"] = reason
-                break
-        history.append(
-            {
-                "epoch": epoch,
-                "lr": lr,
-                "beta": al.beta,
-                "train_ppl": perplexity(total / count),
-                "valid_ppl": valid_ppl,
-                "tokens_per_s": count / seconds,
-                "epoch_seconds": seconds,
-            }
-        )
-        log.info("%s epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tokens/s)",
-                 desc, epoch, lr, history[-1]["train_ppl"], valid_ppl, count / seconds)
-        if valid_ppl < best_ppl:
-            best_ppl, best_state = valid_ppl, copy.deepcopy(model.state_dict())
-        elif schedule["type"] == "plateau":
-            decays += 1
-            if decays > schedule["max_decays"]:
-                break
-            lr *= schedule["rate"]
-            model.load_state_dict(best_state)
-        if epoch == branch_after:
-            branch = branch_point(model, epoch, best_ppl, best_state, history, lr, decays,
-                                  seconds_before + time.perf_counter() - started, device)
+                lr = learning_rate(schedule, cfg["lr"], epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            al = augmented.at_epoch(epoch)
+            model.train()
+            state = model.init_state(cfg["batch_size"])
+            total, count, start = 0.0, 0, time.perf_counter()
+            bar = tqdm(bptt_windows(train, cfg["bptt"]), total=steps, desc=f"{desc} epoch {epoch}", mininterval=5.0, leave=False)
+            for x, y in bar:
+                if batch_transform is not None:
+                    x, y = batch_transform(x, y)
+                state = detach_state(state)
+                logits, state = model(x, state)
+                loss, ce = language_model_loss(logits, y, model.embedding.weight, al, skip)
+                optimizer.zero_grad(set_to_none=True)
+                # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
+                # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean
+                # what they meant there (a per-token mean would make both 35x smaller in effect)
+                (loss * y.size(1)).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
+                optimizer.step()
+                total += ce.item() * y.numel()
+                count += y.numel()
+            seconds = time.perf_counter() - start
+            valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
+            healthy = math.isfinite(total) and math.isfinite(valid_ppl)
+            # before any epoch has a best, the yardstick is a uniform guess (perplexity |V|)
+            yardstick = min(best_ppl, uniform_ppl)
+            if not healthy or valid_ppl > DIVERGENCE_FACTOR * yardstick:
+                # an SGD blow-up (too high an lr for too long).  The plateau schedule rolls back to the
+                # best weights and decays by itself; a fixed schedule would spend its remaining epochs
+                # in a state it does not recover from, so it stops with the best epoch's weights
+                reason = (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(total / count):.4g}, "
+                          f"valid ppl {valid_ppl:.4g} against the best {yardstick:.4g}; lower training.lr or "
+                          f"start the lr decay earlier")
+                if best_state is None:
+                    raise FloatingPointError(f"{desc}: {reason}")
+                if schedule["type"] == "after_epoch":
+                    best_epoch = min(history, key=lambda h: h["valid_ppl"])["epoch"]
+                    log.warning("%s: %s; stopping with epoch %d's weights", desc, reason, best_epoch)
+                    history[-1]["stopped"] = reason
+                    break
+            history.append(
+                {
+                    "epoch": epoch,
+                    "lr": lr,
+                    "beta": al.beta,
+                    "train_ppl": perplexity(total / count),
+                    "valid_ppl": valid_ppl,
+                    "tokens_per_s": count / seconds,
+                    "epoch_seconds": seconds,
+                }
+            )
+            log.info("%s epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tokens/s)",
+                     desc, epoch, lr, history[-1]["train_ppl"], valid_ppl, count / seconds)
+            if valid_ppl < best_ppl:
+                best_ppl, best_state = valid_ppl, copy.deepcopy(model.state_dict())
+            elif schedule["type"] == "plateau":
+                decays += 1
+                if decays > schedule["max_decays"]:
+                    break
+                lr *= schedule["rate"]
+                model.load_state_dict(best_state)
+            if epoch == branch_after:
+                branch = branch_point(model, epoch, best_ppl, best_state, history, lr, decays,
+                                      seconds_before + time.perf_counter() - started, device)
     if best_state is None:
         raise ValueError(f"{desc}: no epoch to train (resumed after epoch {first - 1} of {cfg['epochs']})")
     return {k: v.cpu() for k, v in best_state.items()}, history, branch

@@ -185,11 +185,12 @@ def train_branch(
 
 def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: int) -> dict:
     """What a checkpoint's run must share with the run that goes on from it: everything that shapes
-    the training (not the device)."""
+    the training (not the device, nor the float32 matmul precision: both change only rounding)."""
     flags = _variant_flags(variant, variants)
     cfg = _size_config(size, sizes)
     al = asdict(_variant_augmented_loss(variant, cfg, flags)) if flags["augmented_loss"] else None
-    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"], "training": cfg["training"],
+    training = {k: v for k, v in cfg["training"].items() if k != "matmul_precision"}
+    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"], "training": training,
             "augmented_loss": al, "seed": seed}
 
 
