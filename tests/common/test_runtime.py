@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from iclr17.common.runtime import float32_matmul_precision, map_jobs, pick_device, resolve_workers, seed_everything
+from iclr17.common.runtime import describe_device, float32_matmul_precision, map_jobs, pick_device, resolve_workers, seed_everything
 
 
 def _square_and_threads(x):
@@ -32,6 +32,9 @@ def test_pick_device_and_seeding():
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError):
         pick_device("tpu")
+    cpu = torch.device("cpu")
+    assert describe_device(cpu).startswith("cpu:") and describe_device(cpu, "highest") == describe_device(cpu)
+    assert describe_device(cpu, "medium") == describe_device(cpu) + ", float32 matmuls at medium precision"
     seed_everything(3)
     a = torch.rand(3)
     seed_everything(3)

@@ -27,11 +27,14 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def describe_device(device: torch.device) -> str:
-    """A human label for the run record, e.g. ``cuda:NVIDIA H100`` or ``cpu:x86_64 (2 threads)``."""
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{platform.machine()} ({torch.get_num_threads()} threads)"
+def describe_device(device: torch.device, matmul_precision: str | None = None) -> str:
+    """A human label for the run record, e.g. ``cuda:NVIDIA H100`` or ``cpu:x86_64 (2 threads)``;
+    with a ``matmul_precision`` other than torch's default (``highest``), it is named too."""
+    label = (f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda"
+             else f"cpu:{platform.machine()} ({torch.get_num_threads()} threads)")
+    if matmul_precision not in (None, "highest"):
+        label += f", float32 matmuls at {matmul_precision} precision"
+    return label
 
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")

@@ -126,7 +126,7 @@ def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, s
         "model": cfg["model"],
         "training": cfg["training"],
         "seed": seed,
-        "device": describe_device(dev),
+        "device": describe_device(dev, cfg["training"].get("matmul_precision")),
         "n_parameters": model.n_parameters(),
         "wall_seconds": time.perf_counter() - start,
         "history": history,
