@@ -46,8 +46,8 @@ def float32_matmul_precision(precision: str) -> Iterator[None]:
     restored after it.  ``highest`` is torch's default (float32 throughout).  ``medium`` lets
     oneDNN use its bfloat16-based kernels on a CPU with AVX-512 BF16 (on CUDA: TF32 / bfloat16);
     on this project's build machine its products of the small LM's shapes stayed within 1e-6 of
-    float64 (relative; ``highest``: 4e-7) and ran 2-2.5x faster, a training step of the small LM
-    1.2-1.6x (docs/results.md, tying section)."""
+    float64 (relative; ``highest``: 4e-7) and ran 1.9-2.8x faster, a training step of the small LM
+    1.1-1.6x (docs/results.md, tying section)."""
     if precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {list(MATMUL_PRECISIONS)}, got {precision!r}")
     before = torch.get_float32_matmul_precision()

@@ -70,7 +70,8 @@ def train_scheme(run: str, corpus: dict, stats: dict, size: str, sizes: dict, ru
     weights, history, _ = train_language_model(model, corpus, cfg["training"], dev, batch_transform=noiser,
                                             desc=f"{size}/{run}")
     record = {"run": run, "size": size, **spec, "model": cfg["model"], "training": cfg["training"], "seed": seed,
-              "device": describe_device(dev, cfg["training"].get("matmul_precision")), "wall_seconds": time.perf_counter() - start, "history": history}
+              "device": describe_device(dev, cfg["training"].get("matmul_precision")),
+              "wall_seconds": time.perf_counter() - start, "history": history}
     return weights, record
 
 
