@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from iclr17.common import runtime
 from iclr17.common.runtime import describe_device, float32_matmul_precision, map_jobs, pick_device, resolve_workers, seed_everything
 
 
@@ -34,11 +35,24 @@ def test_pick_device_and_seeding():
         pick_device("tpu")
     cpu = torch.device("cpu")
     assert describe_device(cpu).startswith("cpu:") and describe_device(cpu, "highest") == describe_device(cpu)
-    assert describe_device(cpu, "medium") == describe_device(cpu) + ", float32 matmuls at medium precision"
+    assert torch.backends.cpu.get_cpu_capability() in describe_device(cpu)
+    assert describe_device(cpu, "high") == describe_device(cpu) + ", float32 matmuls at high precision"
     seed_everything(3)
     a = torch.rand(3)
     seed_everything(3)
     assert torch.equal(a, torch.rand(3))
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_describe_device_says_when_medium_precision_is_plain_float32_on_this_cpu(monkeypatch, bf16):
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: bf16)
+    cpu = torch.device("cpu")
+    medium = describe_device(cpu) + ", float32 matmuls at medium precision"
+    assert describe_device(cpu, "medium") == medium + ("" if bf16 else " (plain float32 here: no bfloat16 kernels on this CPU)")
+
+
+def test_cpu_has_bfloat16_is_torchs_answer():
+    assert runtime.cpu_has_bfloat16() is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def test_float32_matmul_precision_holds_inside_the_block_only_and_is_checked():

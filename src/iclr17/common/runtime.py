@@ -27,13 +27,29 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def cpu_has_bfloat16() -> bool:
+    """Whether oneDNN has bfloat16 kernels on this CPU (AVX-512 BF16 or AMX): what ``medium``
+    matmul precision needs to change anything on the CPU."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
 def describe_device(device: torch.device, matmul_precision: str | None = None) -> str:
-    """A human label for the run record, e.g. ``cuda:NVIDIA H100`` or ``cpu:x86_64 (2 threads)``;
-    with a ``matmul_precision`` other than torch's default (``highest``), it is named too."""
-    label = (f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda"
-             else f"cpu:{platform.machine()} ({torch.get_num_threads()} threads)")
+    """A human label for the run record, e.g. ``cuda:NVIDIA H100`` or ``cpu:x86_64 AVX2 (2 threads)``
+    (the CPU's instruction set as torch's kernels use it: runs on AVX2 and AVX-512 CPUs differ in
+    speed and in their rounding); with a ``matmul_precision`` other than torch's default
+    (``highest``), it is named too, and on a CPU without bfloat16 kernels, that ``medium`` is plain
+    float32 there."""
+    if device.type == "cuda":
+        label = f"cuda:{torch.cuda.get_device_name(device)}"
+    else:
+        label = f"cpu:{platform.machine()} {torch.backends.cpu.get_cpu_capability()} ({torch.get_num_threads()} threads)"
     if matmul_precision not in (None, "highest"):
         label += f", float32 matmuls at {matmul_precision} precision"
+        if device.type == "cpu" and matmul_precision == "medium" and not cpu_has_bfloat16():
+            label += " (plain float32 here: no bfloat16 kernels on this CPU)"
     return label
 
 
@@ -47,7 +63,8 @@ def float32_matmul_precision(precision: str) -> Iterator[None]:
     oneDNN use its bfloat16-based kernels on a CPU with AVX-512 BF16 (on CUDA: TF32 / bfloat16);
     on this project's build machine its products of the small LM's shapes stayed within 1e-6 of
     float64 (relative; ``highest``: 4e-7) and ran 1.9-2.8x faster, a training step of the small LM
-    1.1-1.6x (docs/results.md, tying section)."""
+    1.1-1.6x; on a CPU without bfloat16 kernels (AVX2 only) it runs the same float32 kernels as
+    ``highest`` (docs/results.md, tying section)."""
     if precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {list(MATMUL_PRECISIONS)}, got {precision!r}")
     before = torch.get_float32_matmul_precision()
