@@ -45,7 +45,9 @@ def describe_device(device: torch.device, matmul_precision: str | None = None) -
     if device.type == "cuda":
         label = f"cuda:{torch.cuda.get_device_name(device)}"
     else:
-        label = f"cpu:{platform.machine()} {torch.backends.cpu.get_cpu_capability()} ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        label = (f"cpu:{platform.machine()} {torch.backends.cpu.get_cpu_capability()} "
+                 f"({threads} thread{'' if threads == 1 else 's'})")
     if matmul_precision not in (None, "highest"):
         label += f", float32 matmuls at {matmul_precision} precision"
         if device.type == "cpu" and matmul_precision == "medium" and not cpu_has_bfloat16():
