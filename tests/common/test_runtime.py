@@ -51,8 +51,13 @@ def test_describe_device_says_when_medium_precision_is_plain_float32_on_this_cpu
     assert describe_device(cpu, "medium") == medium + ("" if bf16 else " (plain float32 here: no bfloat16 kernels on this CPU)")
 
 
-def test_cpu_has_bfloat16_is_torchs_answer():
-    assert runtime.cpu_has_bfloat16() is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+def test_cpu_has_bfloat16_is_false_without_avx512_and_without_onednn(monkeypatch):
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT", "NO AVX"):
+        assert runtime.cpu_has_bfloat16() is False  # bfloat16 kernels need AVX-512 BF16 or AMX
+    def missing():
+        raise RuntimeError("no oneDNN in this torch build")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", missing)
+    assert runtime.cpu_has_bfloat16() is False
 
 
 def test_float32_matmul_precision_holds_inside_the_block_only_and_is_checked():
