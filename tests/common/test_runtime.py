@@ -36,19 +36,36 @@ def test_pick_device_and_seeding():
     cpu = torch.device("cpu")
     assert describe_device(cpu).startswith("cpu:") and describe_device(cpu, "highest") == describe_device(cpu)
     assert torch.backends.cpu.get_cpu_capability() in describe_device(cpu)
-    assert describe_device(cpu, "high") == describe_device(cpu) + ", float32 matmuls at high precision"
+    assert describe_device(cpu, "high").startswith(describe_device(cpu) + ", float32 matmuls at high precision")
     seed_everything(3)
     a = torch.rand(3)
     seed_everything(3)
     assert torch.equal(a, torch.rand(3))
 
 
-@pytest.mark.parametrize("bf16", [True, False])
-def test_describe_device_says_when_medium_precision_is_plain_float32_on_this_cpu(monkeypatch, bf16):
+@pytest.mark.parametrize(("bf16", "error", "note"), [
+    (False, 4e-7, " (plain float32 here: no bfloat16 kernels on this CPU)"),
+    (True, 8e-7, ""),  # AVX-512 BF16 without AMX: float32-accurate
+    (True, 2.1e-3, " (bfloat16-accurate products on this CPU: 2e-03 of float64)"),  # AMX
+])
+def test_describe_device_says_what_medium_precision_is_on_this_cpu(monkeypatch, bf16, error, note):
     monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: bf16)
+    monkeypatch.setattr(runtime, "matmul_relative_error", lambda precision: error)
     cpu = torch.device("cpu")
     medium = describe_device(cpu) + ", float32 matmuls at medium precision"
-    assert describe_device(cpu, "medium") == medium + ("" if bf16 else " (plain float32 here: no bfloat16 kernels on this CPU)")
+    assert describe_device(cpu, "medium") == medium + note
+
+
+def test_matmul_relative_error_is_float32s_at_highest_and_restores_the_precision():
+    before = torch.get_float32_matmul_precision()
+    assert 0 < runtime.matmul_relative_error("highest") < runtime.FLOAT32_PRODUCT_ERROR
+    medium = runtime.matmul_relative_error("medium")
+    assert 0 < medium < 1e-2  # float32 (4e-7), or bfloat16 (2e-3) on a CPU with AMX
+    if not runtime.cpu_has_bfloat16():
+        assert medium < runtime.FLOAT32_PRODUCT_ERROR  # no bfloat16 kernels: medium is float32
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(ValueError):
+        runtime.matmul_relative_error("low")
 
 
 def test_cpu_has_bfloat16_is_false_without_avx512_and_without_onednn(monkeypatch):
@@ -65,8 +82,10 @@ def test_float32_matmul_precision_holds_inside_the_block_only_and_is_checked():
     with float32_matmul_precision("medium"):
         assert torch.get_float32_matmul_precision() == "medium"
         a, b = torch.randn(64, 32, dtype=torch.float64), torch.randn(32, 48, dtype=torch.float64)
-        # whatever kernel "medium" picks, the product stays close to float64's
-        assert torch.allclose((a.float() @ b.float()).double(), a @ b, rtol=1e-3, atol=1e-3)
+        # whatever kernel "medium" picks (float32, or bfloat16 on a CPU with AMX: about 2e-3 of the
+        # largest entry), the product stays close to float64's
+        error = ((a.float() @ b.float()).double() - a @ b).abs().max() / (a @ b).abs().max()
+        assert error < 1e-2
     assert torch.get_float32_matmul_precision() == before
     with pytest.raises(RuntimeError), float32_matmul_precision("high"):
         assert torch.get_float32_matmul_precision() == "high"

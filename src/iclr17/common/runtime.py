@@ -52,6 +52,10 @@ def describe_device(device: torch.device, matmul_precision: str | None = None) -
         label += f", float32 matmuls at {matmul_precision} precision"
         if device.type == "cpu" and matmul_precision == "medium" and not cpu_has_bfloat16():
             label += " (plain float32 here: no bfloat16 kernels on this CPU)"
+        elif device.type == "cpu":
+            error = matmul_relative_error(matmul_precision)
+            if error > FLOAT32_PRODUCT_ERROR:
+                label += f" (bfloat16-accurate products on this CPU: {error:.0e} of float64)"
     return label
 
 
@@ -66,7 +70,8 @@ def float32_matmul_precision(precision: str) -> Iterator[None]:
     on this project's build machine its products of the small LM's shapes stayed within 1e-6 of
     float64 (relative; ``highest``: 4e-7) and ran 1.9-2.8x faster, a training step of the small LM
     1.1-1.6x; on a CPU without bfloat16 kernels (AVX2 only) it runs the same float32 kernels as
-    ``highest`` (docs/results.md, tying section)."""
+    ``highest``; on one with AMX its products are bfloat16-accurate (about 2e-3 of float64;
+    ``matmul_relative_error``), and ``describe_device`` says so (docs/results.md, tying section)."""
     if precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {list(MATMUL_PRECISIONS)}, got {precision!r}")
     before = torch.get_float32_matmul_precision()
@@ -75,6 +80,25 @@ def float32_matmul_precision(precision: str) -> Iterator[None]:
         yield
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+# Above this relative error a product is not float32-accurate (float32 products of these shapes:
+# 4e-7 to 7e-7 here; bfloat16-accurate ones: about 2e-3).
+FLOAT32_PRODUCT_ERROR = 1e-5
+
+
+def matmul_relative_error(precision: str) -> float:
+    """How far one float32 product (64 x 256 times 256 x 128, fixed inputs) at ``precision`` is from
+    the float64 product on this machine: the largest error over the largest entry.  What a
+    precision means depends on the CPU: ``medium`` gave 8e-7 on an AVX-512 BF16 one, 4e-7 (plain
+    float32) on an AVX2 one and 2e-3 (bfloat16) on one with AMX.  Takes about a millisecond."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(64, 256, generator=generator)
+    b = torch.randn(256, 128, generator=generator)
+    exact = a.double() @ b.double()
+    with float32_matmul_precision(precision):
+        product = a @ b
+    return ((product.double() - exact).abs().max() / exact.abs().max()).item()
 
 
 def seed_everything(seed: int) -> torch.Generator:
