@@ -234,3 +234,27 @@ def test_tsne_falls_back_to_a_trained_model(cora, caplog):
         fig = nodes.tsne_plot({"model": "renormalization", "perplexity": 30, "max_nodes": 300}, results, cora)
     assert "MLP" in fig.axes[0].get_title()
     assert "plotting 'mlp' instead" in caplog.text
+
+
+def test_accuracy_table_counts_early_stops_and_reports_them():
+    """Runs the rule ended within the first quarter of the allowed epochs are counted, and the
+    paper_vs_run note gives the standard error and the mean of the other runs."""
+    def run(acc, epochs):
+        return {"test_acc": acc, "epochs": epochs, "seconds_per_epoch": 0.01, "seconds": 0.01 * epochs}
+
+    res = {"dataset": "citeseer", "device": "cpu", "max_epochs": 200,
+           "models": {"renormalization": [run(0.70, 200), run(0.72, 187), run(0.20, 50), run(0.74, 51)]}}
+    [r] = nodes.accuracy_table(res).to_dict("records")
+    acc = np.array([70.0, 72.0, 20.0, 74.0])
+    assert r["acc_mean"] == pytest.approx(acc.mean(), abs=1e-4)
+    assert r["acc_se"] == pytest.approx(acc.std() / 2, abs=1e-4)
+    assert r["early_stops"] == 1  # epoch 50 is within the first quarter of 200, epoch 51 is not
+    assert r["acc_mean_without_early_stops"] == pytest.approx(72.0, abs=1e-4)
+
+    paper = {"table3": {"renormalization": {"citeseer": 70.3}}}
+    rows, _, metrics = nodes.summarise(nodes.accuracy_table(res), paper)
+    assert "1 stopped early in the first quarter of the epochs (the others: 72.00)" in rows[0]["note"]
+    assert metrics["citeseer.renormalization.early_stops"]["value"] == 1.0
+    res["models"]["renormalization"] = [run(0.70, 200), run(0.72, 60)]
+    rows, _, _ = nodes.summarise(nodes.accuracy_table(res), paper)
+    assert "stopped early" not in rows[0]["note"]
