@@ -17,7 +17,6 @@ same columns made by another implementation (the official code, say) is summaris
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ def seed_range(text: str) -> list[int]:
 
 def summarise(rows: pd.DataFrame, target: float, max_epochs: int, rng: np.random.Generator) -> dict:
     acc = rows["test_acc"].to_numpy() * 100
-    early = rows["epochs"].to_numpy() <= max_epochs / 4
+    early = nodes.early_stopped(rows["epochs"], max_epochs)
     means = rng.choice(acc, size=(BOOTSTRAP, BLOCK), replace=True).mean(axis=1)
     blocks = [acc[i : i + BLOCK].mean() for i in range(0, len(acc) - BLOCK + 1, BLOCK)]
     return {
@@ -74,7 +73,8 @@ def main() -> None:
         params = dict(context.params["gcn"]["training"])
 
     done = pd.read_csv(args.csv) if args.csv is not None and args.csv.exists() else None
-    todo = [s for s in args.seeds if done is None or s not in set(done["seed"])]
+    have = set() if done is None else set(done["seed"])
+    todo = [s for s in args.seeds if s not in have]
     params["seeds"] = todo
     params["workers"] = int(args.workers) if args.workers.isdigit() else args.workers
     rows = done
@@ -85,7 +85,7 @@ def main() -> None:
         )
         rows = new if done is None else pd.concat([done, new], ignore_index=True)
         if args.csv is not None:
-            os.makedirs(args.csv.parent, exist_ok=True)
+            args.csv.parent.mkdir(parents=True, exist_ok=True)
             rows.to_csv(args.csv, index=False)
     rows = rows[rows["seed"].isin(args.seeds)].sort_values("seed")
     summary = summarise(rows, args.target, int(params["epochs"]), np.random.default_rng(0))
