@@ -70,14 +70,12 @@ def test_the_tying_group_runs_the_augmented_loss_variants_after_the_runs_they_br
     from iclr17.pipeline_registry import NEEDS
 
     names = VARIANT_GROUPS["tying"]
-    assert names == ["tying_baseline", "tying_re", "tying_al_from_baseline", "tying_real_from_re", "tying_report"]
-    assert NEEDS == {"tying_al_from_baseline": "tying_baseline", "tying_real_from_re": "tying_re"}
+    assert names == ["tying_baseline", "tying_re", "tying_al", "tying_real", "tying_report"]
+    assert NEEDS == {"tying_al": "tying_baseline", "tying_real": "tying_re"}
     pipelines = register_pipelines()
-    for child, parent in NEEDS.items():  # what the child reads, its parent writes
-        assert set(pipelines[child].inputs()) & set(pipelines[parent].outputs()) == {f"tying.{parent[6:]}.branch_point"}
+    for child, parent in NEEDS.items():  # the child reads its parent's checkpoints, which the parent writes
+        assert f"tying.{parent[6:]}.checkpoints" in pipelines[child].inputs() & pipelines[parent].inputs()
         assert names.index(parent) < names.index(child)
-    # the standalone +AL / +REAL pipelines train from scratch and need no other run
-    assert not any(i.endswith("branch_point") for i in pipelines["tying_al"].inputs() | pipelines["tying_real"].inputs())
 
 
 def test_variants_with_jobs_passes_the_dependencies_and_skips_the_report_after_a_failure(monkeypatch):
@@ -90,10 +88,10 @@ def test_variants_with_jobs_passes_the_dependencies_and_skips_the_report_after_a
 
     def fake_run_side_by_side(commands, jobs, threads, log_dir, cwd=None, needs=None):
         calls.append((list(commands), jobs, needs))
-        return [] if len(calls) == 1 else ["tying_re", "tying_real_from_re"]  # the prep succeeds, +RE fails
+        return [] if len(calls) == 1 else ["tying_re", "tying_real"]  # the prep succeeds, +RE fails
 
     monkeypatch.setattr(cli, "run_side_by_side", fake_run_side_by_side)
     monkeypatch.chdir(ROOT)
     result = click.testing.CliRunner().invoke(cli.cli, ["variants", "tying", "--jobs", "2"])
     assert calls == [(["tying_prep"], 1, None), (VARIANT_GROUPS["tying"][:-1], 2, NEEDS)]
-    assert result.exit_code != 0 and "failed: tying_re, tying_real_from_re; tying_report not run" in result.output
+    assert result.exit_code != 0 and "failed: tying_re, tying_real; tying_report not run" in result.output

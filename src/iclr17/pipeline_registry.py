@@ -15,17 +15,17 @@ PIPELINES_BY_NAME = {
 
 # Groups of pipelines run by ``kedro variants <group>`` (see iclr17/cli.py), each its own Kedro
 # session and MLflow run; the last (the report) reads the others' results.  ``tying``'s +AL and +REAL
-# go on from the baseline's and +RE's branch points (the epochs before the augmented loss starts,
-# which they share, are trained once).
+# start from the baseline's and +RE's checkpoint at the epoch before the augmented loss starts
+# (the epochs they share are trained once), so they run after them.
 VARIANT_GROUPS = {
-    "tying": [*(f"tying_{p}" for p in tying.PARENTS.values()),
-              *(f"tying_{v}_from_{p}" for v, p in tying.PARENTS.items()), "tying_report"],
+    "tying": [*(f"tying_{p}" for p in tying.PARENTS.values()), *(f"tying_{v}" for v in tying.PARENTS),
+              "tying_report"],
     "noising": [*(f"noising_{r}" for r in noising.SCHEME_RUNS), "noising_report"],
 }
 
 # A pipeline of a group that reads another's output: ``kedro variants`` starts it only after that
 # one has finished (and not at all if it failed).
-NEEDS = {f"tying_{v}_from_{p}": f"tying_{p}" for v, p in tying.PARENTS.items()}
+NEEDS = {f"tying_{v}": f"tying_{p}" for v, p in tying.PARENTS.items()}
 
 
 def prep_pipeline_name(group: str) -> str:
@@ -42,14 +42,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     # one run per variant (their metrics share names, so they are not summed into __default__)
     for variant in tying.VARIANTS:
         pipelines[f"tying_{variant}"] = tying.create_pipeline(variant)
-    for variant, parent in tying.PARENTS.items():
-        pipelines[f"tying_{variant}_from_{parent}"] = tying.create_branch_pipeline(variant)
-    # one variant's run in parts (tying.until_epoch), each part from the previous one's checkpoint
-    for variant in tying.VARIANTS:
-        pipelines[f"tying_{variant}_part"] = tying.create_part_pipeline(variant)
-        pipelines[f"tying_{variant}_finish"] = tying.create_finish_pipeline(variant)
-    for variant, parent in tying.PARENTS.items():  # the first part on from the parent's checkpoint
-        pipelines[f"tying_{variant}_part_from_{parent}"] = tying.create_part_branch_pipeline(variant)
     pipelines["tying_report"] = tying.create_report_pipeline()
     for run in noising.SCHEME_RUNS:
         pipelines[f"noising_{run}"] = noising.create_pipeline(run)

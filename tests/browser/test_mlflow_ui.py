@@ -30,7 +30,7 @@ def test_mlflow_ui_shows_runs_metrics_and_paper_vs_run(page, test_env, artifacts
     shutil.copyfile(test_env.tracking_uri.removeprefix("sqlite:///"), db)
     exp_id = test_env.client().get_experiment_by_name("iclr17").experiment_id
     gcn = test_env.mlflow_runs("gcn")[0]
-    tying_real = test_env.mlflow_runs("tying_real_from_re")[0]
+    tying_real = test_env.mlflow_runs("tying_real")[0]
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -40,7 +40,7 @@ def test_mlflow_ui_shows_runs_metrics_and_paper_vs_run(page, test_env, artifacts
                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}):
         # the runs of both pipelines are listed
         page.goto(f"{url}/#/experiments/{exp_id}/runs?workflowType=machine_learning")
-        for name in ("gcn", "tying_baseline", "tying_re", "tying_al_from_baseline", "tying_real_from_re", "tying_report"):
+        for name in ("gcn", "tying_baseline", "tying_re", "tying_al", "tying_real", "tying_report"):
             _wait_for_text(page, name)
 
         # one run's page shows its metrics with their values

@@ -18,15 +18,19 @@ from iclr17.common.lm.data import (
     tokenize,
 )
 from iclr17.common.lm.model import (
-    AugmentedLoss,
     LSTMLanguageModel,
+    variational_mask,
+)
+from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
+from iclr17.common.lm.train import CrossEntropy, evaluate, learning_rate, token_losses, train_language_model
+from iclr17.pipelines.tying.augmented_loss import (
+    AugmentedLoss,
     augmented_loss,
     augmented_loss_weight,
     augmented_target_stats,
     language_model_loss,
-    variational_mask,
+    AugmentedObjective,
 )
-from iclr17.common.lm.train import evaluate, learning_rate, token_losses, train_language_model
 from iclr17.common.raw_data import RawFileDataset
 
 PTB = {
@@ -515,8 +519,8 @@ def test_training_learns_a_toy_sequence_and_records_history():
     corpus = _toy_corpus()
     model = LSTMLanguageModel(12, 16, dropout=0.1)
     before = evaluate(model, corpus["valid"], 4, 10, torch.device("cpu"))
-    state, history, _ = train_language_model(model, corpus, CFG, torch.device("cpu"),
-                                          AugmentedLoss(beta=0.3, tau=2.0, start_epoch=2))
+    al = AugmentedObjective(AugmentedLoss(beta=0.3, tau=2.0, start_epoch=2))
+    state, history, _ = train_language_model(model, corpus, CFG, torch.device("cpu"), al)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
     assert [h["lr"] for h in history] == [2.0, 2.0, 2.0, 2.0, 1.0, 0.5]
     assert [h["beta"] for h in history] == [0.0, 0.3, 0.3, 0.3, 0.3, 0.3]
@@ -530,13 +534,13 @@ def test_training_learns_a_toy_sequence_and_records_history():
 
 def test_training_runs_at_the_matmul_precision_it_is_given_and_restores_torch_s(monkeypatch):
     seen = []
-    real_loss = language_model_loss
+    real_loss = CrossEntropy.__call__
 
     def spy(*args, **kwargs):
         seen.append(torch.get_float32_matmul_precision())
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr("iclr17.common.lm.train.language_model_loss", spy)
+    monkeypatch.setattr(CrossEntropy, "__call__", spy)
     before = torch.get_float32_matmul_precision()
     model = LSTMLanguageModel(12, 8)
     train_language_model(model, _toy_corpus(400), {**CFG, "epochs": 1, "matmul_precision": "medium"}, torch.device("cpu"))
@@ -552,36 +556,48 @@ def _same_history(a: list[dict], b: list[dict]) -> bool:
         [{k: v for k, v in h.items() if k not in timing} for h in b]
 
 
-@pytest.mark.parametrize("after", [0, 2])
-def test_a_run_resumed_from_a_branch_point_trains_exactly_as_the_original(after):
-    """A late augmented loss (from epoch 3) leaves epochs 1-2 plain cross-entropy: the state of a
-    plain run after epoch ``after`` (0: before the first), resumed with the augmented loss, gives
-    the very weights and history of a run that had it from the start (dropout on, so the random
-    state is part of the branch point)."""
+class _Killed(Exception):
+    pass
+
+
+def test_a_run_stopped_after_an_epoch_resumes_to_the_run_in_one_go(tmp_path, monkeypatch):
+    """The loop saves after every epoch; stopped after epoch 2 (dropout on, so the random state
+    matters) and run again, it ends with the weights and history of the uninterrupted run."""
     corpus, cpu = _toy_corpus(), torch.device("cpu")
-    cfg, late = {**CFG, "epochs": 4}, AugmentedLoss(beta=0.3, tau=1.0, start_epoch=3)
+    cfg, al = {**CFG, "epochs": 4}, AugmentedObjective(AugmentedLoss(beta=0.3, tau=1.0, start_epoch=3))
     torch.manual_seed(0)
-    straight, straight_history, none = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, late)
-    assert none is None
+    straight, straight_history, run = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al)
+    assert run["resumed_after_epoch"] is None
+    checkpoint = Checkpoints(str(tmp_path)).run("lm", {"cfg": cfg, "seed": 0})
+    real_save = type(checkpoint).save
+
+    def save_then_stop(self, epoch, state, keep=False):
+        real_save(self, epoch, state, keep)
+        if epoch == 2:
+            raise _Killed
+
+    monkeypatch.setattr(type(checkpoint), "save", save_then_stop)
     torch.manual_seed(0)
-    plain_model = LSTMLanguageModel(12, 16, dropout=0.3)
-    plain, plain_history, branch = train_language_model(plain_model, corpus, cfg, cpu,
-                                                        AugmentedLoss(beta=0.0, tau=1.0, start_epoch=3), branch_after=after)
-    assert branch["epoch"] == after and len(branch["history"]) == after
-    assert _same_history(branch["history"], straight_history[:after])
-    assert not _same_history(plain_history, straight_history)  # the augmented loss does change epochs 3-4
-    torch.manual_seed(123)  # a different initialisation and random state: the branch point replaces both
-    resumed, resumed_history, _ = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, late,
-                                                       resume=branch)
+    with pytest.raises(_Killed):
+        train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al, checkpoint=checkpoint,
+                             keep_epochs=[1])
+    monkeypatch.setattr(type(checkpoint), "save", real_save)
+    assert checkpoint.load()["epoch"] == 2 and checkpoint.load_kept(1)["epoch"] == 1
+    torch.manual_seed(123)  # another initialisation and random state: the checkpoint replaces both
+    resumed, resumed_history, run = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al,
+                                                         checkpoint=checkpoint)
+    assert run["resumed_after_epoch"] == 2
     assert _same_history(resumed_history, straight_history)
     assert all(torch.equal(resumed[k], straight[k]) for k in straight)
-    # a branch point past the run, or from a run that stopped before it
-    with pytest.raises(ValueError, match="branch_after must be an epoch in \\[0, 4\\]"):
-        train_language_model(plain_model, corpus, cfg, cpu, branch_after=5)
-    if after == 2:  # resumed at a run's last epoch: nothing left to train, the branch's best weights
-        weights, history, _ = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, {**cfg, "epochs": 2},
-                                                   cpu, resume=branch)
-        assert history == branch["history"] and all(torch.equal(weights[k], branch["best_weights"][k]) for k in weights)
+    # finished: a rerun trains nothing and returns the same result
+    again, again_history, run = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al,
+                                                     checkpoint=checkpoint)
+    assert run["resumed_after_epoch"] == 4 and again_history == resumed_history
+    assert all(torch.equal(again[k], straight[k]) for k in straight)
+    # another configuration is refused, naming the key
+    with pytest.raises(CheckpointMismatch, match=r"cfg\.epochs"):
+        checkpoint.with_identity({"cfg": {**cfg, "epochs": 5}, "seed": 0}).load()
+
 
 def test_token_losses_are_the_per_token_nll_of_one_long_pass_and_give_evaluate():
     torch.manual_seed(0)

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,24 @@ def test_float32_matmul_precision_holds_inside_the_block_only_and_is_checked():
     assert torch.get_float32_matmul_precision() == before
     with pytest.raises(ValueError, match="matmul_precision must be one of"), float32_matmul_precision("bf16"):
         pass
+
+
+def _tensor_and_its_view(n: int) -> dict:
+    t = torch.arange(n * 4, dtype=torch.float32).reshape(n, 4) + 1e-3
+    return {"w": t, "view": t.numpy(), "nested": [t[0]]}
+
+
+def test_a_worker_returns_copies_never_views_of_its_tensors():
+    """Spawned workers returning a tensor and a numpy view of it: the view must arrive intact
+    (torch's pickler moves the tensor's storage to shared memory, leaving a raw view dangling)."""
+    from iclr17.common.runtime import map_jobs, owned
+
+    out = map_jobs(_tensor_and_its_view, [(64,), (64,)], workers=2)
+    expected = np.arange(256, dtype=np.float32).reshape(64, 4) + 1e-3
+    for result in out:
+        assert np.array_equal(result["view"], expected)
+        assert torch.equal(result["w"], torch.from_numpy(expected)) and torch.equal(result["nested"][0], result["w"][0])
+    base = torch.ones(3)
+    copied = owned({"a": base, "b": base.numpy(), "c": (base,)})
+    base += 1
+    assert copied["a"].tolist() == copied["b"].tolist() == copied["c"][0].tolist() == [1.0, 1.0, 1.0]

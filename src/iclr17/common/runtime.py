@@ -118,17 +118,49 @@ def resolve_workers(workers: int | str, n_jobs: int, device: torch.device) -> in
     return min(workers, max(n_jobs, 1))
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no orphaned seed workers)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still stops them
+        pass
+
+
 def _single_threaded() -> None:
+    _die_with_parent()
     torch.set_num_threads(1)
+
+
+def owned(obj):
+    """``obj`` with every numpy array and tensor replaced by a copy that owns its memory.  A worker
+    returns this: torch's pickler moves a returned tensor's storage into shared memory, which leaves a
+    numpy *view* of that tensor pointing at freed memory (garbage in the parent)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, np.ndarray):
+        return obj.copy()
+    if isinstance(obj, dict):
+        return {k: owned(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(owned(v) for v in obj)
+    return obj
+
+
+def _call_owned(func: Callable, *args):
+    return owned(func(*args))
 
 
 def map_jobs(func: Callable, jobs: list[tuple], workers: int, desc: str | None = None) -> list:
     """``[func(*job) for job in jobs]``, in ``workers`` spawned single-threaded processes when
     ``workers > 1`` (small PyTorch models run as fast on one thread as on two, so two seeds on two
-    cores take the time of one).  ``func`` must be importable (a module-level function).  With
+    cores take the time of one); a worker returns copies (:func:`owned`), never views, and dies
+    with this process.  ``func`` must be importable (a module-level function).  With
     ``desc``, a progress bar counts finished jobs."""
     bar = partial(tqdm, total=len(jobs), desc=desc, mininterval=2.0, disable=desc is None)
     if workers <= 1 or len(jobs) <= 1:
         return list(bar(func(*job) for job in jobs))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
-        return list(bar(pool.map(func, *zip(*jobs))))
+        return list(bar(pool.map(partial(_call_owned, func), *zip(*jobs))))

@@ -34,7 +34,7 @@ def test_report_reads_every_pipelines_latest_run_from_mlflow(test_env):
     assert {"run_name": "gcn_pubmed", "missing": True} in sections["gcn"]["runs"]
     # the tying section holds each variant's rows from that variant's own run
     real = next(r for r in sections["tying"]["rows"] if r["metric"] == "small +REAL test perplexity")
-    assert real["run_name"] == "tying_real_from_re" and real["status"] == "not reproduced"  # 2 tiny epochs
+    assert real["run_name"] == "tying_real" and real["status"] == "not reproduced"  # 2 tiny epochs
     assert "--env=test" in real["command"]
 
     html = (out / "report.html").read_text()

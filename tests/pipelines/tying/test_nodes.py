@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
 from iclr17.common.config import ParameterError
 from iclr17.pipelines.tying import nodes
 
@@ -118,7 +119,7 @@ def test_an_untempered_prediction_reaches_the_training_and_the_record(corpus):
     assert not torch.allclose(weights_plain["embedding.weight"], weights_tempered["embedding.weight"])
 
 
-def test_a_variant_changes_the_size_s_augmented_loss_settings_for_itself(corpus):
+def test_a_variant_changes_the_size_s_augmented_loss_settings_for_itself(corpus, tmp_path):
     """``augmented_loss: {tau: 3.0}`` on a variant: its own temperature over the size's (2.0 here),
     the run the same as with 3.0 set for the size, and its checkpoints interchangeable with that run's."""
     sizes = {"small": {**SIZES["small"], "training": {**SIZES["small"]["training"], "epochs": 2}}}
@@ -130,11 +131,12 @@ def test_a_variant_changes_the_size_s_augmented_loss_settings_for_itself(corpus)
     assert all(torch.equal(weights[k], same[k]) for k in same)
     other, _ = nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")  # the size's 2.0
     assert not torch.equal(weights["embedding.weight"], other["embedding.weight"])
-    checkpoint, _ = nodes.train_part("real", corpus, None, 1, "small", at_3, VARIANTS, 0, "cpu")
-    finished, _ = nodes.train_finish("real", corpus, checkpoint, "small", sizes, variants, 0, "cpu")
-    assert all(torch.equal(weights[k], finished[k]) for k in weights)
-    with pytest.raises(ParameterError, match=r"differs in \['augmented_loss'\]"):  # the size's 2.0 is another run
-        nodes.train_finish("real", corpus, checkpoint, "small", sizes, VARIANTS, 0, "cpu")
+    folder = Checkpoints(str(tmp_path))
+    nodes.train_variant("real", corpus, "small", at_3, VARIANTS, 0, "cpu", folder)
+    finished, record = nodes.train_variant("real", corpus, "small", sizes, variants, 0, "cpu", folder)
+    assert record["resumed_after_epoch"] == 2 and all(torch.equal(weights[k], finished[k]) for k in weights)
+    with pytest.raises(CheckpointMismatch, match=r"augmented_loss\.tau"):  # the size's 2.0 is another run
+        nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu", folder)
     bad = {"real": {"tie": True, "augmented_loss": {"start_epoch": 2}}}
     with pytest.raises(ParameterError, match="start_epoch is the size's"):
         nodes.train_variant("real", corpus, "small", sizes, bad, 0, "cpu")
@@ -184,173 +186,33 @@ def test_skip_words_reach_the_training_and_the_record(corpus):
         nodes.train_variant("real", corpus, "small", sizes, VARIANTS, 0, "cpu")
 
 
-def test_plus_real_from_plus_re_s_branch_point_is_plus_real_from_scratch(corpus):
-    """+RE saves its state after the epoch before the augmented loss starts (here 1 of 3); +REAL
-    trained on from it has the weights and history of +REAL trained from scratch."""
-    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2, "skip_words": ["3"]}
-    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
+def _timeless(history):
+    return [{k: v for k, v in h.items() if k not in ("tokens_per_s", "epoch_seconds")} for h in history]
+
+
+def test_plus_real_starts_from_plus_re_s_kept_epoch_and_equals_plus_real_from_scratch(corpus, tmp_path):
+    """+RE keeps its state after the epoch before the augmented loss starts; +REAL, with no
+    checkpoint of its own, starts there: the weights and history of +REAL from scratch."""
+    sizes = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.3, "tau": 1.0, "start_epoch": 2},
+                       "training": {**SIZES["small"]["training"], "epochs": 3}}}
     variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
     scratch, scratch_record = nodes.train_variant("real", corpus, "small", sizes, variants, 0, "cpu")
-    _, re_record, branch = nodes.train_parent("re", corpus, "small", sizes, variants, 0, "cpu")
-    assert branch["epoch"] == 1 and branch["run"]["variant"] == "re" and len(re_record["history"]) == 3
-    weights, record = nodes.train_branch("real", corpus, branch, "small", sizes, variants, 0, "cpu")
-    assert all(torch.equal(weights[k], scratch[k]) for k in scratch)
-    timing = ("tokens_per_s", "epoch_seconds")
-    strip = lambda history: [{k: v for k, v in h.items() if k not in timing} for h in history]  # noqa: E731
-    assert strip(record["history"]) == strip(scratch_record["history"])
+    re_folder, real_folder = Checkpoints(str(tmp_path / "re")), Checkpoints(str(tmp_path / "real"))
+    _, re_record = nodes.train_variant("re", corpus, "small", sizes, variants, 0, "cpu", re_folder)
+    assert (tmp_path / "re" / "train.epoch1.pt").exists()
+    weights, record = nodes.train_variant("real", corpus, "small", sizes, variants, 0, "cpu", real_folder, re_folder)
     assert record["branch"]["parent"] == "re" and record["branch"]["after_epoch"] == 1
-    assert record["wall_seconds"] == pytest.approx(record["branch"]["shared_seconds"] + record["branch"]["own_seconds"])
-    results = nodes.evaluate_variant(corpus, weights, record, 2, "cpu")
-    rows, *_ = nodes.variant_summary(results, record, PAPER)
-    assert "epochs 1-1 trained once, in the +RE run" in rows[0]["note"]
-
-
-def test_a_branch_point_of_other_settings_or_variant_is_refused(corpus):
-    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
-    sizes = {"small": {**SIZES["small"], "augmented_loss": al}}
-    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}, "al": {"tie": False, "augmented_loss": True}}
-    _, _, branch = nodes.train_parent("re", corpus, "small", sizes, variants, 0, "cpu")
-    with pytest.raises(ParameterError, match=r"differs in \['seed'\].*--pipeline=tying_re with these parameters"):
-        nodes.train_branch("real", corpus, branch, "small", sizes, variants, 1, "cpu")
-    with pytest.raises(ParameterError, match=r"differs in \['tie'\]"):  # +AL is untied: it branches from the baseline
-        nodes.train_branch("al", corpus, branch, "small", sizes, variants, 0, "cpu")
-    later = {"small": {**sizes["small"], "augmented_loss": {**al, "start_epoch": 3}}}
-    with pytest.raises(ParameterError, match=r"differs in \['al_start_epoch'\]"):
-        nodes.train_branch("real", corpus, branch, "small", later, variants, 0, "cpu")
-    with pytest.raises(ParameterError, match="the augmented loss"):  # +RE itself has nothing to go on with
-        nodes.train_branch("re", corpus, branch, "small", sizes, variants, 0, "cpu")
-    with pytest.raises(ValueError, match="uses the augmented loss: it is no branch point's parent"):
-        nodes.train_parent("real", corpus, "small", sizes, variants, 0, "cpu")
-
-
-def test_with_the_augmented_loss_from_epoch_1_the_branch_point_is_the_initialisation(corpus):
-    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
-    scratch, _ = nodes.train_variant("real", corpus, "small", SIZES, variants, 0, "cpu")
-    _, _, branch = nodes.train_parent("re", corpus, "small", SIZES, variants, 0, "cpu")
-    assert branch["epoch"] == 0 and branch["history"] == [] and branch["best_weights"] is None
-    weights, record = nodes.train_branch("real", corpus, branch, "small", SIZES, variants, 0, "cpu")
-    assert all(torch.equal(weights[k], scratch[k]) for k in scratch) and record["branch"]["after_epoch"] == 0
-    rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
-    assert "trained once" not in rows[0]["note"]
-
-
-def test_a_run_in_parts_is_the_run_in_one_go(corpus):
-    """Parts to epochs 1 and 2, then the finish to epoch 3 (the augmented loss from epoch 2): the
-    weights and history of the same variant trained in one go, each part's epochs recorded."""
-    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
-    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
-    args = ("small", sizes, VARIANTS, 0, "cpu")
-    scratch, scratch_record = nodes.train_variant("real", corpus, *args)
-    first, metrics = nodes.train_part("real", corpus, None, 1, *args)
-    assert first["epoch"] == 1 and [p["epochs"] for p in first["parts"]] == [[1, 1]]
-    assert [p["step"] for p in metrics["valid_ppl"]] == [1]
-    second, metrics = nodes.train_part("real", corpus, first, 2, *args)
-    assert second["epoch"] == 2 and [p["step"] for p in metrics["valid_ppl"]] == [1, 2]
-    weights, record = nodes.train_finish("real", corpus, second, *args)
+    assert record["history"][0] == re_record["history"][0]  # epoch 1 is +RE's, timing and all
+    assert _timeless(record["history"]) == _timeless(scratch_record["history"])
     assert all(torch.equal(weights[k], scratch[k]) for k in scratch)
-    timing = ("tokens_per_s", "epoch_seconds")
-    strip = lambda history: [{k: v for k, v in h.items() if k not in timing} for h in history]  # noqa: E731
-    assert strip(record["history"]) == strip(scratch_record["history"])
-    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2], [3, 3]]
-    assert record["wall_seconds"] >= sum(p["seconds"] for p in record["parts"]) > 0
-    rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
-    assert "trained in 3 parts (epochs 1-1, 2-2, 3-3)" in rows[0]["note"]
-
-
-def test_a_part_refuses_another_run_s_checkpoint_and_bad_epochs(corpus):
-    args = ("small", SIZES, VARIANTS, 0, "cpu")
-    checkpoint, _ = nodes.train_part("real", corpus, None, 1, *args)
-    with pytest.raises(ParameterError, match=r"differs in \['seed'\].*delete the checkpoint"):
-        nodes.train_part("real", corpus, checkpoint, 2, "small", SIZES, VARIANTS, 1, "cpu")
-    with pytest.raises(ParameterError, match=r"differs in \['augmented_loss', 'tie', 'variant'\]"):
-        nodes.train_finish("baseline", corpus, checkpoint, *args)
-    beta = {"small": {**SIZES["small"], "augmented_loss": {"beta": 0.1, "tau": 2.0}}}
-    with pytest.raises(ParameterError, match=r"differs in \['augmented_loss'\]"):
-        nodes.train_finish("real", corpus, checkpoint, "small", beta, VARIANTS, 0, "cpu")
-    with pytest.raises(ParameterError, match="already at epoch 1"):
-        nodes.train_part("real", corpus, checkpoint, 1, *args)
-    # the matmul precision, like the device, changes only rounding: a run may go on at another one
-    medium = {"small": {**SIZES["small"], "training": {**SIZES["small"]["training"], "matmul_precision": "medium"}}}
-    _, record = nodes.train_finish("real", corpus, checkpoint, "small", medium, VARIANTS, 0, "cpu")
-    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]]
-    for bad in (0, 3, None, True):  # the run has 2 epochs
-        with pytest.raises(ParameterError, match=r"until_epoch must be an epoch in \[1, 2\]"):
-            nodes.train_part("real", corpus, None, bad, *args)
-    with pytest.raises(ParameterError, match="no checkpoint to finish from.*tying_real_part"):
-        nodes.train_finish("real", corpus, None, *args)
-    # a checkpoint at the last epoch: the finish only evaluates (no part of its own)
-    last, _ = nodes.train_part("real", corpus, checkpoint, 2, *args)
-    _, record = nodes.train_finish("real", corpus, last, *args)
-    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
-
-
-def test_plus_real_in_parts_from_plus_re_s_part_is_plus_real_in_one_go(corpus):
-    """+RE in a part to epoch 1 (the augmented loss starts at 2 of 3), +REAL's first part on from that
-    checkpoint to epoch 2, a part of its own to 3, then its finish: the weights and history of +REAL
-    from scratch, with the shared epoch and each part recorded."""
-    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
-    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
-    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
-    args = ("small", sizes, variants, 0, "cpu")
-    scratch, scratch_record = nodes.train_variant("real", corpus, *args)
-    re_checkpoint, _ = nodes.train_part("re", corpus, None, 1, *args)
-    first, metrics = nodes.train_part_branch("real", corpus, re_checkpoint, 2, *args)
-    assert first["epoch"] == 2 and first["run"]["variant"] == "real" and first["branch"]["parent"] == "re"
-    assert [p["epochs"] for p in first["parts"]] == [[1, 1], [2, 2]] and len(metrics["valid_ppl"]) == 2
-    second, _ = nodes.train_part("real", corpus, first, 3, *args)  # goes on from +REAL's own checkpoint
-    assert second["branch"] == first["branch"]
-    weights, record = nodes.train_finish("real", corpus, second, *args)
-    assert all(torch.equal(weights[k], scratch[k]) for k in scratch)
-    timing = ("tokens_per_s", "epoch_seconds")
-    strip = lambda history: [{k: v for k, v in h.items() if k not in timing} for h in history]  # noqa: E731
-    assert strip(record["history"]) == strip(scratch_record["history"])
-    assert record["branch"]["parent"] == "re" and record["branch"]["after_epoch"] == 1
-    assert record["branch"]["shared_seconds"] == pytest.approx(re_checkpoint["seconds"])
-    assert record["wall_seconds"] == pytest.approx(record["branch"]["shared_seconds"] + record["branch"]["own_seconds"])
-    rows, *_ = nodes.variant_summary(nodes.evaluate_variant(corpus, weights, record, 2, "cpu"), record, PAPER)
+    rows = nodes._rows({**nodes.evaluate_variant(corpus, weights, record, 2, "cpu")}, PAPER)
     assert "epochs 1-1 trained once, in the +RE run" in rows[0]["note"]
-    assert "trained in 3 parts (epochs 1-1, 2-2, 3-3)" in rows[0]["note"]
-
-
-def test_a_branch_part_refuses_a_missing_late_or_other_parent_checkpoint(corpus):
-    al = {"beta": 0.3, "tau": 1.0, "start_epoch": 2}
-    sizes = {"small": {**SIZES["small"], "augmented_loss": al, "training": {**SIZES["small"]["training"], "epochs": 3}}}
-    variants = {**VARIANTS, "re": {"tie": True, "augmented_loss": False}}
-    args = ("small", sizes, variants, 0, "cpu")
-    with pytest.raises(ParameterError, match=r"no re checkpoint.*tying_re_part --params tying.until_epoch=1 first"):
-        nodes.train_part_branch("real", corpus, None, 2, *args)
-    at_1, _ = nodes.train_part("re", corpus, None, 1, *args)
-    at_2, _ = nodes.train_part("re", corpus, at_1, 2, *args)
-    with pytest.raises(ParameterError, match=r"re checkpoint is after epoch 2, but the augmented loss starts at epoch 2"):
-        nodes.train_part_branch("real", corpus, at_2, 3, *args)
-    with pytest.raises(ParameterError, match=r"differs in \['seed'\]"):
-        nodes.train_part_branch("real", corpus, at_1, 2, "small", sizes, variants, 1, "cpu")
-    for bad in (1, 4, None, True):  # after the branch point's epoch 1, at most the run's 3
-        with pytest.raises(ParameterError, match=r"until_epoch must be an epoch in \[2, 3\]"):
-            nodes.train_part_branch("real", corpus, at_1, bad, *args)
-    with pytest.raises(ParameterError, match="differ in tie"):
-        nodes.train_part_branch("real", corpus, at_1, 2, "small", sizes, {**variants, "re": {"tie": False, "augmented_loss": False}}, 0, "cpu")
-    from_start = {"small": {**sizes["small"], "augmented_loss": {**al, "start_epoch": 1}}}
-    with pytest.raises(ParameterError, match="starts at epoch 1.*tying_real_part"):
-        nodes.train_part_branch("real", corpus, at_1, 2, "small", from_start, variants, 0, "cpu")
-    with pytest.raises(ValueError, match="an augmented-loss variant"):
-        nodes.train_part_branch("re", corpus, at_1, 2, *args)
-
-
-def test_optional_checkpoint_dataset_loads_none_until_saved(tmp_path):
-    from iclr17.pipelines.tying.datasets import OptionalPickleDataset
-
-    dataset = OptionalPickleDataset(filepath=str(tmp_path / "checkpoint.pkl"))
-    assert dataset.load() is None
-    dataset.save({"epoch": 3})
-    assert dataset.load() == {"epoch": 3}
-
-
-def test_a_part_that_ends_early_says_so(corpus):
-    """A plateau schedule whose decays run out before ``until_epoch`` (at lr 0 no epoch improves on the
-    first) leaves no checkpoint to go on from."""
-    plateau = {"type": "plateau", "rate": 0.5, "max_decays": 0}
-    sizes = {"small": {**SIZES["small"], "training": {**SIZES["small"]["training"], "epochs": 30, "lr": 0.0,
-                                                      "lr_decay": plateau}}}
-    with pytest.raises(RuntimeError, match=r"ended in this part, after epoch 2 \(its learning-rate decays were used up\).*--pipeline=tying_baseline"):
-        nodes.train_part("baseline", corpus, None, 30, "small", sizes, VARIANTS, 0, "cpu")
+    # another seed's +RE state is not +REAL's start: it trains from scratch
+    _, other = nodes.train_variant("real", corpus, "small", sizes, variants, 1, "cpu",
+                                   Checkpoints(str(tmp_path / "real1")), re_folder)
+    assert "branch" not in other and other["resumed_after_epoch"] is None
+    # with resuming off (--params resume=false turns it off for every checkpoint folder), nothing is read
+    _, fresh = nodes.train_variant("real", corpus, "small", sizes, variants, 0, "cpu",
+                                   Checkpoints(str(tmp_path / "real"), resume=False),
+                                   Checkpoints(str(tmp_path / "re"), resume=False))
+    assert "branch" not in fresh and fresh["resumed_after_epoch"] is None

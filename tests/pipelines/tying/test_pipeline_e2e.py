@@ -11,7 +11,7 @@ def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
     pipes = register_pipelines()
     for name in VARIANT_GROUPS["tying"]:
         assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in pipes[name].nodes)
-    assert "ptb.raw_train" in pipes["tying_al"].inputs() and "ptb.raw_train" in pipes["tying_al_from_baseline"].inputs()
+    assert "ptb.raw_train" in pipes["tying_al"].inputs() and "tying.baseline.checkpoints" in pipes["tying_al"].inputs()
     assert "tying_real" not in [n.name for n in pipes["__default__"].nodes]
 
 
@@ -30,7 +30,7 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
     runs = {n: test_env.mlflow_runs(n) for n in VARIANT_GROUPS["tying"]}
     assert all(len(r) == 1 for r in runs.values())
     runs = {n: r[0] for n, r in runs.items()}
-    names = {"baseline": "tying_baseline", "re": "tying_re", "al": "tying_al_from_baseline", "real": "tying_real_from_re"}
+    names = {"baseline": "tying_baseline", "re": "tying_re", "al": "tying_al", "real": "tying_real"}
     for variant, name in names.items():
         run = runs[name]
         assert run.info.status == "FINISHED"
@@ -51,7 +51,7 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
     # conf/test gives +AL its own tau (a mapping over the size's settings): it reaches the record and MLflow
     al = json.loads((data_root / "07_model_output" / "tying" / "al_record.json").read_text())
     assert al["tau"] == 2.0 and al["beta"] == 0.3
-    assert runs["tying_al_from_baseline"].data.params["tying.variants.al.augmented_loss.tau"] == "2.0"
+    assert runs["tying_al"].data.params["tying.variants.al.augmented_loss.tau"] == "2.0"
     real = json.loads((data_root / "07_model_output" / "tying" / "real_record.json").read_text())
     assert real["tau"] == 1.0  # the size's
     re_record = json.loads((data_root / "07_model_output" / "tying" / "re_record.json").read_text())
@@ -63,9 +63,10 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
 
 
 @pytest.mark.e2e
-def test_a_variant_run_in_parts_through_kedro_sessions(tracking_uri, tmp_path, mirror):
-    """``tying_real_part`` to epoch 1, then ``tying_real_finish``: each its own Kedro session and
-    MLflow run, the checkpoint handed over through the catalog, the finish evaluated as a whole run."""
+def test_plus_real_starts_from_plus_re_s_checkpoint_and_a_rerun_resumes(tracking_uri, tmp_path, mirror):
+    """``tying_re`` then ``tying_real`` (each its own Kedro session and MLflow run): +REAL starts
+    from +RE's kept epoch 1 (the augmented loss starts at epoch 2 in conf/test); run again, it
+    resumes from its own last checkpoint and writes the same paper_vs_run numbers."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -73,54 +74,25 @@ def test_a_variant_run_in_parts_through_kedro_sessions(tracking_uri, tmp_path, m
 
     bootstrap_project(ROOT)
     params = {"data_root": str(tmp_path / "data"), "mlflow_tracking_uri": tracking_uri}
-    with KedroSession.create(project_path=ROOT, env="test", runtime_params={**params, "tying": {"until_epoch": 1}}) as s:
-        s.run(pipeline_names=["tying_real_part"])
-    models = tmp_path / "data" / "06_models" / "tying"
-    assert (models / "real_checkpoint.pkl").is_file() and not (models / "real_weights.pkl").exists()
-    with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as s:
-        s.run(pipeline_names=["tying_real_finish"])
-    record = json.loads((tmp_path / "data" / "07_model_output" / "tying" / "real_record.json").read_text())
-    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
-
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name("iclr17")
-    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    part, finish = runs["tying_real_part"], runs["tying_real_finish"]
-    assert part.info.status == finish.info.status == "FINISHED"
-    assert part.data.params["tying.until_epoch"] == "1"
-    assert len(client.get_metric_history(part.info.run_id, "tying.valid_ppl")) == 1
-    assert len(client.get_metric_history(finish.info.run_id, "tying.valid_ppl")) == 2
-    assert "tying.final_test_ppl" in finish.data.metrics
-    rows = json.loads((tmp_path / "data" / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
-    assert "trained in 2 parts (epochs 1-1, 2-2)" in rows[0]["note"]
-
-
-@pytest.mark.e2e
-def test_plus_real_in_parts_goes_on_from_plus_re_s_part(tracking_uri, tmp_path, mirror):
-    """``tying_re_part`` to the epoch before the augmented loss (1 of 2 in conf/test), then
-    ``tying_real_part_from_re`` and ``tying_real_finish``: +REAL's record says which epochs it shares."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    from tests.conftest import ROOT
-
-    bootstrap_project(ROOT)
-    params = {"data_root": str(tmp_path / "data"), "mlflow_tracking_uri": tracking_uri}
-    for pipeline, until in (("tying_re_part", 1), ("tying_real_part_from_re", 2), ("tying_real_finish", None)):
-        runtime = {**params, "tying": {"until_epoch": until}} if until else params
-        with KedroSession.create(project_path=ROOT, env="test", runtime_params=runtime) as s:
+    out = tmp_path / "data"
+    for pipeline in ("tying_re", "tying_real"):
+        with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as s:
             s.run(pipeline_names=[pipeline])
-    models = tmp_path / "data" / "06_models" / "tying"
-    assert (models / "re_checkpoint.pkl").is_file() and (models / "real_checkpoint.pkl").is_file()
-    record = json.loads((tmp_path / "data" / "07_model_output" / "tying" / "real_record.json").read_text())
-    assert [p["epochs"] for p in record["parts"]] == [[1, 1], [2, 2]] and len(record["history"]) == 2
+    models = out / "06_models" / "tying"
+    assert (models / "re_checkpoints" / "train.epoch1.pt").is_file() and (models / "real_checkpoints" / "train.pt").is_file()
+    record = json.loads((out / "07_model_output" / "tying" / "real_record.json").read_text())
     assert record["branch"]["parent"] == "re" and record["branch"]["after_epoch"] == 1
+    first = json.loads((out / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
+    assert "epochs 1-1 trained once, in the +RE run" in first[0]["note"]
+    with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as s:
+        s.run(pipeline_names=["tying_real"])
+    again = json.loads((out / "07_model_output" / "tying" / "real_record.json").read_text())
+    assert again["resumed_after_epoch"] == 2 and again["history"] == record["history"]
+    rows = json.loads((out / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
+    assert [r["run"] for r in rows] == [r["run"] for r in first]
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name("iclr17")
-    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    branch, finish = runs["tying_real_part_from_re"], runs["tying_real_finish"]
-    assert branch.info.status == finish.info.status == "FINISHED"
-    assert len(client.get_metric_history(branch.info.run_id, "tying.valid_ppl")) == 2
-    rows = json.loads((tmp_path / "data" / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
-    assert "epochs 1-1 trained once, in the +RE run" in rows[0]["note"]
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name == "tying_real"]
+    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    assert all(len(client.get_metric_history(r.info.run_id, "tying.valid_ppl")) == 2 for r in runs)

@@ -9,12 +9,9 @@ global-norm gradient clipping and either of the two learning-rate schedules the 
 The gradient is that of the loss summed over the window's time steps and averaged over the batch,
 as in Zaremba et al.'s code, so learning rates and clipping thresholds carry over from the papers.
 
-Returns the weights of the best validation epoch, a per-epoch history (train / valid
-perplexity, learning rate, tokens per second) and, when asked for, a *branch point*: everything
-the loop needs to go on from the end of a given epoch (weights, best weights, schedule, the torch
-random state).  A run resumed from it (``resume``) trains exactly as the original would have from
-that epoch on, so runs that share their first epochs (``tying``'s +AL with a late augmented loss
-and the baseline) train them only once.
+The loop's whole state is saved at the end of every epoch through a
+:class:`~iclr17.common.checkpoint.Checkpoint` and resumed from it, so a stopped run goes on where it
+stopped and ends with the weights and history of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,14 +20,16 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from iclr17.common.checkpoint import Checkpoint, random_state, set_random_state
 from iclr17.common.config import check_keys
 from iclr17.common.lm.data import batchify, bptt_windows, n_windows
-from iclr17.common.lm.model import AugmentedLoss, LSTMLanguageModel, detach_state, language_model_loss, perplexity
+from iclr17.common.lm.model import LSTMLanguageModel, detach_state, perplexity
 from iclr17.common.runtime import float32_matmul_precision
 
 log = logging.getLogger(__name__)
@@ -42,6 +41,21 @@ TRAIN_KEYS = ("batch_size", "bptt", "lr", "epochs", "clip_norm", "lr_decay", "ev
 # unset = "highest", torch's default
 TRAIN_OPTIONAL = ("matmul_precision",)
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class CrossEntropy:
+    """The plain next-word cross-entropy, the default training loss.  A training loss is anything
+    with ``at_epoch(epoch)`` (the loss in force in that epoch), ``info`` (what the epoch's history
+    row records of it) and ``(logits, targets, model) -> (loss, cross_entropy)``."""
+
+    info: dict = {}
+
+    def at_epoch(self, epoch: int) -> CrossEntropy:
+        return self
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, model) -> tuple[torch.Tensor, torch.Tensor]:
+        ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return ce, ce
 
 
 @torch.no_grad()
@@ -57,7 +71,7 @@ def token_losses(model: LSTMLanguageModel, ids, batch_size: int, bptt: int, devi
     state, done = model.init_state(batch_size), 0
     for x, y in bptt_windows(data, bptt):
         logits, state = model(x, state)
-        step = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+        step = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
         losses[:, done : done + y.size(1)] = step.cpu()
         done += y.size(1)
     return losses
@@ -86,32 +100,62 @@ def _check_schedule(schedule: dict) -> dict:
     raise ValueError(f"lr_decay.type must be 'after_epoch' or 'plateau', got {kind!r}")
 
 
-def _random_state(device: torch.device) -> dict:
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
+def train_epoch(model, optimizer, train: torch.Tensor, cfg: dict, loss, batch_transform, desc: str) -> tuple[float, int]:
+    """One pass over the training streams; return the summed cross-entropy and the token count."""
+    model.train()
+    state = model.init_state(cfg["batch_size"])
+    total, count = 0.0, 0
+    windows = tqdm(bptt_windows(train, cfg["bptt"]), total=n_windows(train, cfg["bptt"]), desc=desc,
+                   mininterval=5.0, leave=False)
+    for x, y in windows:
+        if batch_transform is not None:
+            x, y = batch_transform(x, y)
+        state = detach_state(state)
+        logits, state = model(x, state)
+        total_loss, ce = loss(logits, y, model)
+        optimizer.zero_grad(set_to_none=True)
+        # the papers' convention (Zaremba et al.'s code): summed over a window's time steps, averaged
+        # over the batch, so "lr 1, clip 5" mean what they meant there
+        (total_loss * y.size(1)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
+        optimizer.step()
+        total += ce.item() * y.numel()
+        count += y.numel()
+    return total, count
 
 
-def _set_random_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+def divergence(epoch: int, lr: float, train_nll: float, valid_ppl: float, best_ppl: float, vocab_size: int) -> str | None:
+    """Why the epoch diverged (a non-finite loss, or valid perplexity far above the best so far;
+    before any best, above a uniform guess), or None."""
+    yardstick = min(best_ppl, float(vocab_size))
+    if math.isfinite(train_nll) and math.isfinite(valid_ppl) and valid_ppl <= DIVERGENCE_FACTOR * yardstick:
+        return None
+    return (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(train_nll):.4g}, valid ppl "
+            f"{valid_ppl:.4g} against the best {yardstick:.4g}; lower training.lr or start the lr decay earlier")
 
 
-def branch_point(model, epoch, best_ppl, best_state, history, lr, decays, seconds, device) -> dict:
-    """The training loop's whole state at the end of ``epoch`` (0: before the first), on the CPU."""
-    return {
-        "epoch": epoch,
-        "weights": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "best_ppl": best_ppl,
-        "best_weights": None if best_state is None else {k: v.cpu().clone() for k, v in best_state.items()},
-        "history": copy.deepcopy(history),
-        "lr": lr,
-        "decays": decays,
-        "seconds": seconds,
-        "random_state": _random_state(device),
-    }
+def _initial_state(lr: float) -> dict:
+    return {"epoch": 0, "best_ppl": math.inf, "best_weights": None, "history": [], "lr": lr, "decays": 0,
+            "seconds": 0.0, "done": False, "meta": {}}
+
+
+def _snapshot(model, optimizer, loop: dict, transform) -> dict:
+    """The loop's state at the end of an epoch, with the weights and every random state."""
+    generators = [transform.generator] if hasattr(transform, "generator") else []
+    return {**loop, "history": copy.deepcopy(loop["history"]), "weights": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "random": random_state(*generators)}
+
+
+def _restore(model, optimizer, saved: dict, transform, device) -> dict:
+    model.load_state_dict(saved["weights"])
+    if "optimizer" in saved:
+        optimizer.load_state_dict(saved["optimizer"])
+    set_random_state(saved["random"], *([transform.generator] if hasattr(transform, "generator") else []))
+    loop = {**_initial_state(0.0), **{k: saved[k] for k in _initial_state(0.0) if k in saved}}
+    loop["history"] = copy.deepcopy(loop["history"])
+    if loop["best_weights"] is not None:
+        loop["best_weights"] = {k: v.to(device) for k, v in loop["best_weights"].items()}
+    return loop
 
 
 def train_language_model(
@@ -119,118 +163,79 @@ def train_language_model(
     corpus: dict,
     cfg: dict,
     device: torch.device,
-    augmented: AugmentedLoss = AugmentedLoss(),
+    loss=None,
     batch_transform: BatchTransform | None = None,
     desc: str = "train",
-    branch_after: int | None = None,
-    resume: dict | None = None,
-    stop_after: int | None = None,
-) -> tuple[dict, list[dict], dict | None]:
-    """Train in place; return ``(best_state_dict, history, branch)``.  ``augmented`` switches on
-    and shapes the augmented loss (``language_model_loss``; the default is the plain
-    cross-entropy); ``batch_transform(x, y)`` (e.g. data noising) is applied to training batches
-    only.  ``branch_after``: ``branch`` is the loop's state at the end of that epoch (0: before
-    the first; :func:`branch_point`), else None (also when the run stopped before it).
-    ``resume``: such a state, to go on from (the model's weights and the random state are
-    replaced by its own); ``history`` then holds its epochs too.  ``stop_after``: the last epoch to
-    train this time (None: ``epochs``), e.g. with ``branch_after`` the same, one part of a run split
-    into parts."""
+    checkpoint: Checkpoint | None = None,
+    keep_epochs: Iterable[int] = (),
+    start: dict | None = None,
+) -> tuple[dict, list[dict], dict]:
+    """Train in place; return ``(best_state_dict, history, run)``.  ``loss``: the training loss
+    (:class:`CrossEntropy` by default); ``batch_transform(x, y)`` (e.g. data noising) is applied to
+    training batches only (its ``generator``, if any, is checkpointed).  ``checkpoint``: saved at the
+    end of every epoch and resumed from when it exists; ``keep_epochs`` also keep their own copy
+    (a branch point another run starts from).  ``start``: a saved state to begin from when
+    ``checkpoint`` has none (e.g. another run's kept epoch; its ``meta`` travels on into this run's
+    checkpoints).  ``run`` says what was resumed from, the training seconds of all parts and ``meta``."""
     cfg = check_keys(cfg, "training", TRAIN_KEYS, TRAIN_OPTIONAL)
     schedule = _check_schedule(dict(cfg["lr_decay"]))
-    if branch_after is not None and not 0 <= branch_after <= cfg["epochs"]:
-        raise ValueError(f"branch_after must be an epoch in [0, {cfg['epochs']}], got {branch_after}")
-    last = cfg["epochs"] if stop_after is None else stop_after
-    if not 0 <= last <= cfg["epochs"]:
-        raise ValueError(f"stop_after must be an epoch in [0, {cfg['epochs']}], got {stop_after}")
+    loss = loss or CrossEntropy()
+    keep = set(keep_epochs)
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
     train = batchify(corpus["train"], cfg["batch_size"]).to(device)
-    steps = n_windows(train, cfg["bptt"])
-    skip = None  # the ids of the words the augmented loss leaves out, checked before any epoch
-    if augmented.skip_words:
-        skip = torch.tensor(augmented.skip_ids(corpus["vocab"]), dtype=torch.long, device=device)
-    best_ppl, best_state, history, decays, lr = math.inf, None, [], 0, float(cfg["lr"])
-    first, seconds_before, branch = 1, 0.0, None
-    if resume is not None:
-        model.load_state_dict(resume["weights"])
-        best_ppl, history, decays, lr = resume["best_ppl"], copy.deepcopy(resume["history"]), resume["decays"], resume["lr"]
-        if resume["best_weights"] is not None:
-            best_state = {k: v.to(device) for k, v in resume["best_weights"].items()}
-        first, seconds_before = resume["epoch"] + 1, resume["seconds"]
-        _set_random_state(resume["random_state"], device)
+    saved = checkpoint.load() if checkpoint is not None else None
+    saved = saved if saved is not None else start
+    loop = _initial_state(float(cfg["lr"])) if saved is None else _restore(model, optimizer, saved, batch_transform, device)
+    resumed_after = None if saved is None else loop["epoch"]
     with float32_matmul_precision(cfg.get("matmul_precision", "highest")):
-        started = time.perf_counter()
-        if branch_after is not None and branch_after == first - 1:
-            branch = branch_point(model, branch_after, best_ppl, best_state, history, lr, decays, seconds_before, device)
-        uniform_ppl = float(model.vocab_size)
-        for epoch in range(first, last + 1):
-            if schedule["type"] == "after_epoch":
-                lr = learning_rate(schedule, cfg["lr"], epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            al = augmented.at_epoch(epoch)
-            model.train()
-            state = model.init_state(cfg["batch_size"])
-            total, count, start = 0.0, 0, time.perf_counter()
-            bar = tqdm(bptt_windows(train, cfg["bptt"]), total=steps, desc=f"{desc} epoch {epoch}", mininterval=5.0, leave=False)
-            for x, y in bar:
-                if batch_transform is not None:
-                    x, y = batch_transform(x, y)
-                state = detach_state(state)
-                logits, state = model(x, state)
-                loss, ce = language_model_loss(logits, y, model.embedding.weight, al, skip)
-                optimizer.zero_grad(set_to_none=True)
-                # the papers' convention (Zaremba et al.'s code and its descendants): the loss is summed
-                # over the time steps of a window and averaged over the batch, so "lr 1, clip 5" mean
-                # what they meant there (a per-token mean would make both 35x smaller in effect)
-                (loss * y.size(1)).backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_norm"])
-                optimizer.step()
-                total += ce.item() * y.numel()
-                count += y.numel()
-            seconds = time.perf_counter() - start
-            valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
-            healthy = math.isfinite(total) and math.isfinite(valid_ppl)
-            # before any epoch has a best, the yardstick is a uniform guess (perplexity |V|)
-            yardstick = min(best_ppl, uniform_ppl)
-            if not healthy or valid_ppl > DIVERGENCE_FACTOR * yardstick:
-                # an SGD blow-up (too high an lr for too long).  The plateau schedule rolls back to the
-                # best weights and decays by itself; a fixed schedule would spend its remaining epochs
-                # in a state it does not recover from, so it stops with the best epoch's weights
-                reason = (f"diverged in epoch {epoch} (lr {lr:.4g}): train ppl {perplexity(total / count):.4g}, "
-                          f"valid ppl {valid_ppl:.4g} against the best {yardstick:.4g}; lower training.lr or "
-                          f"start the lr decay earlier")
-                if best_state is None:
-                    raise FloatingPointError(f"{desc}: {reason}")
-                if schedule["type"] == "after_epoch":
-                    best_epoch = min(history, key=lambda h: h["valid_ppl"])["epoch"]
-                    log.warning("%s: %s; stopping with epoch %d's weights", desc, reason, best_epoch)
-                    history[-1]["stopped"] = reason
-                    break
-            history.append(
-                {
-                    "epoch": epoch,
-                    "lr": lr,
-                    "beta": al.beta,
-                    "train_ppl": perplexity(total / count),
-                    "valid_ppl": valid_ppl,
-                    "tokens_per_s": count / seconds,
-                    "epoch_seconds": seconds,
-                }
-            )
-            log.info("%s epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tokens/s)",
-                     desc, epoch, lr, history[-1]["train_ppl"], valid_ppl, count / seconds)
-            if valid_ppl < best_ppl:
-                best_ppl, best_state = valid_ppl, copy.deepcopy(model.state_dict())
-            elif schedule["type"] == "plateau":
-                decays += 1
-                if decays > schedule["max_decays"]:
-                    break
-                lr *= schedule["rate"]
-                model.load_state_dict(best_state)
-            if epoch == branch_after:
-                branch = branch_point(model, epoch, best_ppl, best_state, history, lr, decays,
-                                      seconds_before + time.perf_counter() - started, device)
-    if best_state is None:
-        raise ValueError(f"{desc}: no epoch to train (resumed after epoch {first - 1} of {cfg['epochs']})")
-    return {k: v.cpu() for k, v in best_state.items()}, history, branch
+        while not loop["done"] and loop["epoch"] < cfg["epochs"]:
+            began = time.perf_counter()
+            epoch = loop["epoch"] + 1
+            loop["done"] = _run_epoch(model, optimizer, train, corpus, cfg, schedule, loss.at_epoch(epoch),
+                                      batch_transform, loop, epoch, desc, device)
+            loop["epoch"], loop["seconds"] = epoch, loop["seconds"] + time.perf_counter() - began
+            if checkpoint is not None:
+                checkpoint.save(epoch, _snapshot(model, optimizer, loop, batch_transform), keep=epoch in keep)
+    if loop["best_weights"] is None:
+        raise ValueError(f"{desc}: no epoch to train (resumed after epoch {loop['epoch']} of {cfg['epochs']})")
+    run = {"resumed_after_epoch": resumed_after, "train_seconds": loop["seconds"], "meta": loop["meta"]}
+    return {k: v.detach().cpu().clone() for k, v in loop["best_weights"].items()}, loop["history"], run
+
+
+def _run_epoch(model, optimizer, train, corpus, cfg, schedule, loss, transform, loop, epoch, desc, device) -> bool:
+    """Train and validate epoch ``epoch``, updating ``loop`` (history, best, schedule); return
+    whether training ends here (the plateau schedule's decays used up, or a fixed schedule diverged)."""
+    if schedule["type"] == "after_epoch":
+        loop["lr"] = learning_rate(schedule, cfg["lr"], epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = loop["lr"]
+    start = time.perf_counter()
+    total, count = train_epoch(model, optimizer, train, cfg, loss, transform, f"{desc} epoch {epoch}")
+    seconds = time.perf_counter() - start
+    valid_ppl = evaluate(model, corpus["valid"], cfg["eval_batch_size"], cfg["bptt"], device)
+    reason = divergence(epoch, loop["lr"], total / count, valid_ppl, loop["best_ppl"], model.vocab_size)
+    history = loop["history"]
+    if reason is not None:
+        # the plateau schedule rolls back and decays by itself; a fixed one would spend its remaining
+        # epochs in a state it does not recover from, so it stops with the best epoch's weights
+        if loop["best_weights"] is None:
+            raise FloatingPointError(f"{desc}: {reason}")
+        if schedule["type"] == "after_epoch":
+            log.warning("%s: %s; stopping with epoch %d's weights", desc, reason,
+                        min(history, key=lambda h: h["valid_ppl"])["epoch"])
+            history[-1]["stopped"] = reason
+            return True
+    history.append({"epoch": epoch, "lr": loop["lr"], **loss.info, "train_ppl": perplexity(total / count),
+                    "valid_ppl": valid_ppl, "tokens_per_s": count / seconds, "epoch_seconds": seconds})
+    log.info("%s epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tokens/s)",
+             desc, epoch, loop["lr"], history[-1]["train_ppl"], valid_ppl, count / seconds)
+    if valid_ppl < loop["best_ppl"]:
+        loop["best_ppl"], loop["best_weights"] = valid_ppl, copy.deepcopy(model.state_dict())
+    elif schedule["type"] == "plateau":
+        loop["decays"] += 1
+        if loop["decays"] > schedule["max_decays"]:
+            return True
+        loop["lr"] *= schedule["rate"]
+        model.load_state_dict(loop["best_weights"])
+    return False

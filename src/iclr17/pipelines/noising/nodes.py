@@ -12,10 +12,10 @@ evaluation  valid/test perplexity of the best epoch, curves, paper_vs_run; ``noi
 from __future__ import annotations
 
 import logging
-import time
 
 import matplotlib.pyplot as plt
 
+from iclr17.common.checkpoint import Checkpoints
 from iclr17.common.config import check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
@@ -51,8 +51,9 @@ def _model(vocab_size: int, model_cfg: dict) -> LSTMLanguageModel:
 
 
 def train_scheme(run: str, corpus: dict, stats: dict, size: str, sizes: dict, runs: dict, seed: int,
-                 device: str) -> tuple[dict, dict]:
-    """Train one run of ``noising.runs`` (a scheme, gamma and discounting) at ``size``."""
+                 device: str, checkpoints: Checkpoints | None = None) -> tuple[dict, dict]:
+    """Train one run of ``noising.runs`` (a scheme, gamma and discounting) at ``size``; with
+    ``checkpoints``, saved every epoch and resumed from the last one saved."""
     if run not in runs:
         raise ValueError(f"unknown run {run!r}; noising.runs has {sorted(runs)}")
     spec = check_keys(runs[run], f"noising.runs.{run}", ("scheme", "gamma", "absolute_discounting"))
@@ -66,12 +67,15 @@ def train_scheme(run: str, corpus: dict, stats: dict, size: str, sizes: dict, ru
     noiser = Noiser(stats, spec["scheme"], spec["gamma"], spec["absolute_discounting"], blank_id=vocab_size,
                     seed=seed, device=dev)
     log.info("noising %s/%s (%s): %d parameters on %s", size, run, spec, model.n_parameters(), describe_device(dev))
-    start = time.perf_counter()
-    weights, history, _ = train_language_model(model, corpus, cfg["training"], dev, batch_transform=noiser,
-                                            desc=f"{size}/{run}")
+    identity = {"run": run, "size": size, **spec, "model": cfg["model"], "seed": seed,
+                "training": {k: v for k, v in cfg["training"].items() if k != "matmul_precision"}}
+    checkpoint = checkpoints.run("train", identity) if checkpoints is not None else None
+    weights, history, trained = train_language_model(model, corpus, cfg["training"], dev, batch_transform=noiser,
+                                                     desc=f"{size}/{run}", checkpoint=checkpoint)
     record = {"run": run, "size": size, **spec, "model": cfg["model"], "training": cfg["training"], "seed": seed,
               "device": describe_device(dev, cfg["training"].get("matmul_precision")),
-              "wall_seconds": time.perf_counter() - start, "history": history}
+              "wall_seconds": trained["train_seconds"], "resumed_after_epoch": trained["resumed_after_epoch"],
+              "history": history}
     return weights, record
 
 

@@ -28,7 +28,7 @@ def create_pipeline(run: str, **kwargs) -> Pipeline:
     return ptb_data_prep() + _statistics() + Pipeline(
         [
             _n(train, ["ptb_corpus", "noising.bigram_stats", "params:noising.size", "params:noising.sizes",
-                       "params:noising.runs", "params:noising.seed", "params:noising.device"],
+                       "params:noising.runs", "params:noising.seed", "params:noising.device", f"{v}.checkpoints"],
                [f"{v}.weights", f"{v}.record"], f"train_{run}", "training"),
             _n(nodes.evaluate_scheme, ["ptb_corpus", f"{v}.weights", f"{v}.record",
                                        "params:noising.final_eval_batch_size", "params:noising.device"],

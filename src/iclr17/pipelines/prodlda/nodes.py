@@ -301,7 +301,7 @@ def _train_avitm_seed(train: sp.csr_matrix, n_topics: int, seed: int, p: dict, d
         bar.set_postfix(loss=f"{epoch_means[0]:.1f}")
     return {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "topic_word": model.topic_word_logits().cpu().numpy(),
+        "topic_word": model.topic_word_logits().detach().cpu().numpy().copy(),  # a copy: a view dangles after pickling
         "config": config,
         "history": history,
         "device": describe_device(device),

@@ -1,14 +1,10 @@
 """Nodes of the ``tying`` pipelines (Inan, Khosravi & Socher, ICLR 2017): pure functions of
 catalog entries and ``params:``.
 
-training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chosen size on PTB; the
-            variants without the augmented loss also save their state at the end of the epoch
-            before it starts (its ``start_epoch``), from which ``train_branch`` trains the variant
-            with it exactly as from scratch (they share those epochs: beta is 0 before it).
-            ``train_part`` / ``train_finish``: one variant's run split into parts (each part goes on
-            from the previous one's checkpoint), with the weights and history of the run in one go;
-            ``train_part_branch``: an augmented-loss variant's first part, on from its parent's
-            checkpoint at the epoch before the augmented loss starts
+training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chosen size on PTB,
+            checkpointed every epoch and resumed from the last one; +AL and +REAL start from
+            their parent's state at the epoch before the augmented loss starts when it is saved
+            (the epochs they share are trained once)
 evaluation  valid/test perplexity of its best epoch, per-epoch curves and throughput, and the
             paper-vs-run rows; ``tying_report`` puts the four variants side by side
 """
@@ -16,7 +12,6 @@ evaluation  valid/test perplexity of its best epoch, per-epoch curves and throug
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 
@@ -28,16 +23,12 @@ from iclr17.common.lm.evaluation import (
     history_metrics,
     learning_curves,
 )
-from iclr17.common.lm.model import (
-    DEFAULT_MASK_SHARING,
-    AugmentedLoss,
-    LSTMLanguageModel,
-    augmented_target_stats,
-    model_config,
-)
+from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
+from iclr17.common.lm.model import DEFAULT_MASK_SHARING, LSTMLanguageModel, model_config
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
+from iclr17.pipelines.tying.augmented_loss import AugmentedLoss, AugmentedObjective, augmented_target_stats
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +50,6 @@ def build_model(vocab_size: int, model_cfg: dict, tie: bool) -> LSTMLanguageMode
 
 # the variant whose first epochs an augmented-loss variant shares (the same tying, no augmented loss)
 PARENTS = {"al": "baseline", "real": "re"}
-# what a branch point's run must share with the run that goes on from it
-_BRANCH_KEYS = ("size", "tie", "model", "training", "seed", "al_start_epoch")
 
 
 def _variant_flags(variant: str, variants: dict) -> dict:
@@ -97,9 +86,64 @@ def _variant_augmented_loss(variant: str, cfg: dict, flags: dict) -> AugmentedLo
     return AugmentedLoss.from_params({**asdict(al), **flags["al_changes"]}, f"tying.variants.{variant}.augmented_loss")
 
 
-def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str,
-           branch_after: int | None = None, resume: dict | None = None,
-           stop_after: int | None = None) -> tuple[dict, dict, dict | None]:
+def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: int) -> dict:
+    """What a checkpoint's run must share with the run that goes on from it: everything that shapes
+    the training (not the device, nor the float32 matmul precision: both change only rounding)."""
+    flags = _variant_flags(variant, variants)
+    cfg = _size_config(size, sizes)
+    al = asdict(_variant_augmented_loss(variant, cfg, flags)) if flags["augmented_loss"] else None
+    training = {k: v for k, v in cfg["training"].items() if k != "matmul_precision"}
+    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"], "training": training,
+            "augmented_loss": al, "seed": seed}
+
+
+def branch_epoch(variant: str, size: str, sizes: dict, variants: dict) -> int | None:
+    """The epoch after which ``variant`` and its augmented-loss child part (the end of the epoch
+    before the augmented loss starts; until then the two train alike), or None (nothing shared)."""
+    after = _size_config(size, sizes)["augmented_loss"].start_epoch - 1
+    parent = PARENTS.get(variant, variant)
+    children = [v for v, p in PARENTS.items() if p == parent]
+    if not children:
+        return None
+    child = children[0]
+    flags = {v: _variant_flags(v, variants) for v in (parent, child) if v in variants}
+    if after < 1 or len(flags) < 2 or flags[parent]["tie"] != flags[child]["tie"]:
+        return None
+    if flags[parent]["augmented_loss"] or not flags[child]["augmented_loss"]:
+        return None
+    return after
+
+
+def _branch_start(variant, size, sizes, variants, seed, parent_checkpoints) -> dict | None:
+    """The parent's state kept at the branch epoch, for an augmented-loss variant that has no
+    checkpoint of its own yet (None: no such state; it then trains from scratch)."""
+    after = branch_epoch(variant, size, sizes, variants) if variant in PARENTS else None
+    if after is None or parent_checkpoints is None:
+        return None
+    parent = PARENTS[variant]
+    try:
+        kept = parent_checkpoints.run("train", _run_identity(parent, size, sizes, variants, seed)).load_kept(after)
+    except CheckpointMismatch as err:
+        log.warning("tying %s/%s trains from scratch: %s", size, variant, err)
+        return None
+    if kept is None:
+        log.info("tying %s/%s: no %s state after epoch %d to go on from; training from scratch", size, variant,
+                 parent, after)
+        return None
+    log.info("tying %s/%s goes on from %s's state after epoch %d (the epochs they share)", size, variant, parent, after)
+    return {**kept, "meta": {"branch": {"parent": parent, "after_epoch": after, "shared_seconds": kept["seconds"]}}}
+
+
+def train_variant(
+    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str,
+    checkpoints: Checkpoints | None = None, parent_checkpoints: Checkpoints | None = None,
+) -> tuple[dict, dict]:
+    """Train one Table 1 variant; return ``(best weights, training record)``.  With
+    ``checkpoints`` the loop saves every epoch and resumes from the last one saved; a variant
+    without the augmented loss also keeps its state at the epoch before the augmented loss starts,
+    and an augmented-loss variant with no checkpoint of its own starts from that state in
+    ``parent_checkpoints`` when it exists (the same weights and history as from scratch: beta is 0
+    before then, and the random state travels with the checkpoint)."""
     flags = _variant_flags(variant, variants)
     cfg = _size_config(size, sizes)
     dev = pick_device(device)
@@ -107,10 +151,16 @@ def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, s
     model = build_model(len(corpus["vocab"]), cfg["model"], flags["tie"])
     al = _variant_augmented_loss(variant, cfg, flags)
     log.info("tying %s/%s: %d parameters on %s", size, variant, model.n_parameters(), describe_device(dev))
-    start = time.perf_counter()
-    weights, history, branch = train_language_model(model, corpus, cfg["training"], dev, augmented=al,
-                                                    desc=f"{size}/{variant}", branch_after=branch_after, resume=resume,
-                                                    stop_after=stop_after)
+    checkpoint, keep, start = None, [], None
+    if checkpoints is not None:
+        checkpoint = checkpoints.run("train", _run_identity(variant, size, sizes, variants, seed))
+        after = branch_epoch(variant, size, sizes, variants)
+        keep = [after] if after is not None and variant not in PARENTS else []
+        if not checkpoint.exists():
+            start = _branch_start(variant, size, sizes, variants, seed, parent_checkpoints)
+    weights, history, run = train_language_model(
+        model, corpus, cfg["training"], dev, loss=AugmentedObjective.for_vocab(al, corpus["vocab"], dev),
+        desc=f"{size}/{variant}", checkpoint=checkpoint, keep_epochs=keep, start=start)
     record = {
         "variant": variant,
         "size": size,
@@ -128,181 +178,13 @@ def _train(variant: str, corpus: dict, size: str, sizes: dict, variants: dict, s
         "seed": seed,
         "device": describe_device(dev, cfg["training"].get("matmul_precision")),
         "n_parameters": model.n_parameters(),
-        "wall_seconds": time.perf_counter() - start,
+        "wall_seconds": run["train_seconds"],
+        "resumed_after_epoch": run["resumed_after_epoch"],
         "history": history,
     }
-    return weights, record, branch
-
-
-def train_variant(
-    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
-) -> tuple[dict, dict]:
-    """Train one variant from scratch; return ``(best weights, training record)``."""
-    weights, record, _ = _train(variant, corpus, size, sizes, variants, seed, device)
-    return weights, record
-
-
-def train_parent(
-    variant: str, corpus: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
-) -> tuple[dict, dict, dict]:
-    """:func:`train_variant` of a variant without the augmented loss, plus its *branch point*: the
-    training state at the end of epoch ``augmented_loss.start_epoch - 1`` (0: before the first),
-    from which :func:`train_branch` trains the augmented-loss variant with the same tying."""
-    if _variant_flags(variant, variants)["augmented_loss"]:
-        raise ValueError(f"tying.variants.{variant} uses the augmented loss: it is no branch point's parent")
-    after = _size_config(size, sizes)["augmented_loss"].start_epoch - 1
-    weights, record, branch = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=after)
-    if branch is None:  # the run stopped (diverged) before that epoch
-        raise RuntimeError(f"tying {size}/{variant} stopped before the end of epoch {after}: no branch point for "
-                           f"an augmented loss from epoch {after + 1}")
-    return weights, record, {**branch, "run": {"variant": variant, **{k: record[k] for k in _BRANCH_KEYS}}}
-
-
-def train_branch(
-    variant: str, corpus: dict, branch: dict, size: str, sizes: dict, variants: dict, seed: int, device: str
-) -> tuple[dict, dict]:
-    """Train augmented-loss variant ``variant`` on from its parent's branch point (see
-    :func:`train_parent`): the same weights and history as :func:`train_variant` from scratch, in
-    the time of the epochs from the augmented loss's ``start_epoch`` on.  The record's
-    ``wall_seconds`` counts the shared epochs too (``branch`` splits it)."""
-    flags, cfg, parent = _variant_flags(variant, variants), _size_config(size, sizes), branch["run"]
-    start_epoch = cfg["augmented_loss"].start_epoch
-    wanted = {"size": size, "tie": flags["tie"], "model": cfg["model"], "training": cfg["training"], "seed": seed,
-              "al_start_epoch": start_epoch}
-    differ = sorted(k for k in _BRANCH_KEYS if parent[k] != wanted[k])
-    if not flags["augmented_loss"] or branch["epoch"] != start_epoch - 1 or differ:
-        raise ParameterError(
-            f"tying {size}/{variant} cannot go on from the branch point of {parent['variant']} (after epoch "
-            f"{branch['epoch']}; differs in {differ or ['the augmented loss']}): run kedro run "
-            f"--pipeline=tying_{parent['variant']} with these parameters first, or --pipeline=tying_{variant} from scratch")
-    weights, record, _ = _train(variant, corpus, size, sizes, variants, seed, device, resume=branch)
-    own = record["wall_seconds"]
-    record["wall_seconds"] = branch["seconds"] + own
-    record["branch"] = {"parent": parent["variant"], "after_epoch": branch["epoch"], "shared_seconds": branch["seconds"],
-                        "own_seconds": own}
-    return weights, record
-
-
-def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: int) -> dict:
-    """What a checkpoint's run must share with the run that goes on from it: everything that shapes
-    the training (not the device, nor the float32 matmul precision: both change only rounding)."""
-    flags = _variant_flags(variant, variants)
-    cfg = _size_config(size, sizes)
-    al = asdict(_variant_augmented_loss(variant, cfg, flags)) if flags["augmented_loss"] else None
-    training = {k: v for k, v in cfg["training"].items() if k != "matmul_precision"}
-    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"], "training": training,
-            "augmented_loss": al, "seed": seed}
-
-
-def _check_checkpoint(checkpoint: dict, wanted: dict, stage: str) -> None:
-    run = checkpoint["run"]
-    differ = sorted(k for k in set(run) | set(wanted) if run.get(k) != wanted.get(k))
-    if differ:
-        v = wanted["variant"]
-        raise ParameterError(
-            f"tying {wanted['size']}/{v}: the checkpoint (after epoch {checkpoint['epoch']}) is of a run that "
-            f"differs in {differ}: run this {stage} with that run's parameters, or delete the checkpoint "
-            f"(tying.{v}.checkpoint in the catalog) and start again with kedro run --pipeline=tying_{v}_part")
-
-
-def train_part(
-    variant: str, corpus: dict, checkpoint: dict | None, until_epoch: int, size: str, sizes: dict, variants: dict,
-    seed: int, device: str,
-) -> tuple[dict, dict]:
-    """One part of a run split into parts: train ``variant`` from ``checkpoint`` (the previous part's;
-    None: from scratch) to the end of epoch ``until_epoch``; return the new checkpoint (the training
-    loop's whole state, :func:`~iclr17.common.lm.train.branch_point`, and the run it belongs to) and
-    the per-epoch metrics so far.  The parts and :func:`train_finish` give the weights and history of
-    :func:`train_variant` in one go (the random state travels in the checkpoint)."""
-    wanted = _run_identity(variant, size, sizes, variants, seed)
-    epochs = wanted["training"]["epochs"]
-    if isinstance(until_epoch, bool) or not isinstance(until_epoch, int) or not 1 <= until_epoch <= epochs:
-        raise ParameterError(f"tying.until_epoch must be an epoch in [1, {epochs}] (the last of this part), "
-                             f"got {until_epoch!r}")
-    done, parts = 0, []
-    if checkpoint is not None:
-        _check_checkpoint(checkpoint, wanted, "part")
-        done, parts = checkpoint["epoch"], checkpoint["parts"]
-        if until_epoch <= done:
-            raise ParameterError(f"tying {size}/{variant}: the checkpoint is already at epoch {done}; set "
-                                 f"tying.until_epoch above it, or run tying_{variant}_finish")
-        log.info("tying %s/%s: going on from the checkpoint after epoch %d", size, variant, done)
-    _, record, state = _train(variant, corpus, size, sizes, variants, seed, device, branch_after=until_epoch,
-                              resume=checkpoint, stop_after=until_epoch)
-    if state is None:  # the run ended before until_epoch: it diverged, or a plateau schedule ran out
-        last = record["history"][-1]
-        reason = last.get("stopped") or "its learning-rate decays were used up"
-        raise RuntimeError(f"tying {size}/{variant} ended in this part, after epoch {last['epoch']} ({reason}): "
-                           f"no checkpoint at epoch {until_epoch}; train it in one go with kedro run "
-                           f"--pipeline=tying_{variant}")
-    seconds = state["seconds"] - (checkpoint["seconds"] if checkpoint is not None else 0.0)
-    part = {"epochs": [done + 1, until_epoch], "seconds": seconds, "device": record["device"]}
-    shared = {"branch": checkpoint["branch"]} if checkpoint is not None and "branch" in checkpoint else {}
-    return {**state, "run": wanted, "parts": [*parts, part], **shared}, history_metrics(state["history"])
-
-
-def train_part_branch(
-    variant: str, corpus: dict, parent_checkpoint: dict | None, until_epoch: int, size: str, sizes: dict,
-    variants: dict, seed: int, device: str,
-) -> tuple[dict, dict]:
-    """The first part of augmented-loss variant ``variant`` (+AL, +REAL), on from its parent's part
-    checkpoint (``tying_baseline_part`` / ``tying_re_part`` to the end of the epoch before the
-    augmented loss starts): :func:`train_branch` for runs in parts, so the epochs the two share are
-    trained once.  Returns what :func:`train_part` returns; the checkpoint's ``branch`` (the parent,
-    the epoch, the shared seconds) travels to the later parts and into the finish's record."""
-    if variant not in PARENTS:
-        raise ValueError(f"variant must be one of {tuple(PARENTS)} (an augmented-loss variant), got {variant!r}")
-    parent, flags = PARENTS[variant], _variant_flags(variant, variants)
-    start_epoch = _size_config(size, sizes)["augmented_loss"].start_epoch
-    after = start_epoch - 1
-    if not flags["augmented_loss"] or after < 1:
-        raise ParameterError(f"tying {size}/{variant}: no epochs to share with {parent} (the augmented loss "
-                             f"{'is off' if not flags['augmented_loss'] else 'starts at epoch 1'}): run kedro run "
-                             f"--pipeline=tying_{variant}_part")
-    if parent_checkpoint is None:
-        raise ParameterError(f"tying {size}/{variant}: no {parent} checkpoint to go on from: run kedro run "
-                             f"--pipeline=tying_{parent}_part --params tying.until_epoch={after} first")
-    parent_run = _run_identity(parent, size, sizes, variants, seed)
-    if parent_run["tie"] != flags["tie"]:
-        raise ParameterError(f"tying.variants.{variant} and tying.variants.{parent} differ in tie: "
-                             f"{variant} cannot go on from {parent}")
-    _check_checkpoint(parent_checkpoint, parent_run, "part")
-    if parent_checkpoint["epoch"] != after:
-        raise ParameterError(
-            f"tying {size}/{variant}: the {parent} checkpoint is after epoch {parent_checkpoint['epoch']}, but the "
-            f"augmented loss starts at epoch {start_epoch}: go on from {parent}'s checkpoint after epoch {after} "
-            f"(kedro run --pipeline=tying_{parent}_part --params tying.until_epoch={after})")
-    epochs = parent_run["training"]["epochs"]
-    if isinstance(until_epoch, bool) or not isinstance(until_epoch, int) or not after < until_epoch <= epochs:
-        raise ParameterError(f"tying.until_epoch must be an epoch in [{after + 1}, {epochs}] (the last of this "
-                             f"part, after the {parent} checkpoint's epoch {after}), got {until_epoch!r}")
-    log.info("tying %s/%s: its first part goes on from the %s checkpoint", size, variant, parent)
-    branch = {"parent": parent, "after_epoch": after, "shared_seconds": parent_checkpoint["seconds"]}
-    # the parent's checkpoint as this variant's: train_part goes on from it, and carries the branch on
-    own = {**parent_checkpoint, "run": _run_identity(variant, size, sizes, variants, seed), "branch": branch}
-    return train_part(variant, corpus, own, until_epoch, size, sizes, variants, seed, device)
-
-
-def train_finish(
-    variant: str, corpus: dict, checkpoint: dict | None, size: str, sizes: dict, variants: dict, seed: int, device: str
-) -> tuple[dict, dict]:
-    """The last part of a run split into parts: from the checkpoint of :func:`train_part` to the last
-    epoch; return ``(best weights, training record)`` as :func:`train_variant` does, the record's
-    ``wall_seconds`` the training time of all parts, ``parts`` each part's epochs and time."""
-    if checkpoint is None:
-        raise ParameterError(f"tying {size}/{variant}: no checkpoint to finish from: run kedro run "
-                             f"--pipeline=tying_{variant}_part --params tying.until_epoch=N first")
-    _check_checkpoint(checkpoint, _run_identity(variant, size, sizes, variants, seed), "finish")
-    weights, record, _ = _train(variant, corpus, size, sizes, variants, seed, device, resume=checkpoint)
-    own = record["wall_seconds"]
-    record["wall_seconds"] = checkpoint["seconds"] + own
-    last = record["history"][-1]["epoch"]
-    record["parts"] = [*checkpoint["parts"]]
-    if last > checkpoint["epoch"]:
-        record["parts"].append({"epochs": [checkpoint["epoch"] + 1, last], "seconds": own, "device": record["device"]})
-    if "branch" in checkpoint:  # the first part went on from the parent's checkpoint (train_part_branch)
-        shared = checkpoint["branch"]["shared_seconds"]
-        record["branch"] = {**checkpoint["branch"], "own_seconds": record["wall_seconds"] - shared}
+    branch = run["meta"].get("branch")
+    if branch is not None:  # the shared epochs' seconds count in wall_seconds; branch splits them
+        record["branch"] = {**branch, "own_seconds": run["train_seconds"] - branch["shared_seconds"]}
     return weights, record
 
 
@@ -352,7 +234,7 @@ def evaluate_variant(corpus: dict, weights: dict, record: dict, batch_size: int,
         "al_target": augmented_target_stats(model.embedding.weight, record["tau"]) if record["augmented_loss"] else None,
         "train_seconds": record["wall_seconds"],
         "branch": record.get("branch"),
-        "parts": record.get("parts"),
+        "resumed_after_epoch": record.get("resumed_after_epoch"),
         "device": record["device"],
         "assumed": assumed_settings(record),
     }
@@ -375,9 +257,8 @@ def _rows(results: dict, paper: dict) -> list[dict]:
     if branch and branch["after_epoch"] > 0:  # (after epoch 0 it shares the initialisation only)
         note += (f"; epochs 1-{branch['after_epoch']} trained once, in the "
                  f"{VARIANT_LABELS.get(branch['parent'], branch['parent'])} run (the same until the augmented loss starts)")
-    if results.get("parts") and len(results["parts"]) > 1:
-        spans = ", ".join(f"{a}-{b}" for a, b in (p["epochs"] for p in results["parts"]))
-        note += f"; trained in {len(results['parts'])} parts (epochs {spans})"
+    if results.get("resumed_after_epoch"):
+        note += f"; resumed from its checkpoint after epoch {results['resumed_after_epoch']}"
     if results.get("stopped"):
         note += f"; stopped early: {results['stopped']}"
     if results.get("assumed"):
