@@ -95,3 +95,23 @@ def test_variants_with_jobs_passes_the_dependencies_and_skips_the_report_after_a
     result = click.testing.CliRunner().invoke(cli.cli, ["variants", "tying", "--jobs", "2"])
     assert calls == [(["tying_prep"], 1, None), (VARIANT_GROUPS["tying"][:-1], 2, NEEDS)]
     assert result.exit_code != 0 and "failed: tying_re, tying_real; tying_report not run" in result.output
+
+
+def test_kedro_run_of_a_paper_with_variants_runs_its_group_and_passes_other_pipelines_on(monkeypatch):
+    import click.testing
+
+    from iclr17 import cli
+
+    groups, plain = [], []
+    monkeypatch.setattr(cli, "run_group", lambda group, env, params, raw, *a, **k: groups.append((group, env, raw)))
+    fake = click.Command("run", callback=lambda **kw: plain.append(kw["pipelines"]), params=cli._kedro_run.params)
+    monkeypatch.setattr(cli, "_kedro_run", fake)
+    monkeypatch.chdir(ROOT)
+    runner = click.testing.CliRunner()
+    result = runner.invoke(cli.cli, ["run", "--pipeline=tying", "--env=test", "--params=tying.seed=3"])
+    assert result.exit_code == 0, result.output
+    assert groups == [("tying", "test", "tying.seed=3")]
+    result = runner.invoke(cli.cli, ["run", "--pipeline=gcn"])
+    assert result.exit_code == 0, result.output
+    assert plain == [["gcn"]]  # --pipeline becomes --pipelines: no deprecation warning
+    assert runner.invoke(cli.cli, ["run", "--pipelines=tying,gcn"]).exit_code != 0

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import click
+from kedro.framework.cli.project import run as _kedro_run
 from kedro.framework.cli.utils import _split_params
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -129,11 +130,18 @@ def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, lo
 def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, only: tuple[str, ...],
              jobs: int, log_dir: Path):
     """Run each pipeline of GROUP (e.g. tying) as its own Kedro session and MLflow run."""
+    params = _split_params(ctx, next(p for p in ctx.command.params if p.name == "raw_params"), raw_params)
+    run_group(group, env, params, raw_params, only, jobs, log_dir)
+
+
+def run_group(group: str, env: str | None, params: dict, raw_params: str, only=(), jobs: int = 1,
+              log_dir: Path = Path("logs/variants")) -> None:
+    """Every pipeline of variant group ``group``, each its own Kedro session (``jobs`` > 1: the
+    variants as side-by-side subprocesses after the shared prep), then the group's report."""
     from iclr17.pipeline_registry import NEEDS, VARIANT_GROUPS
 
     if group not in VARIANT_GROUPS:
         raise click.BadParameter(f"unknown group {group!r}; known: {sorted(VARIANT_GROUPS)}")
-    params = _split_params(ctx, next(p for p in ctx.command.params if p.name == "raw_params"), raw_params)
     names = [n for n in VARIANT_GROUPS[group] if not only or n in only]
     project = Path.cwd()
     bootstrap_project(project)
@@ -160,3 +168,29 @@ def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, o
     if report in names:
         click.secho(f"== kedro run --pipeline={report}", fg="green")
         _session_run(project, env, params, report)
+
+
+def _params_string(params: dict) -> str:
+    from iclr17.common.checkpoint import flatten
+
+    return ",".join(f"{k}={v}" for k, v in flatten(params).items())
+
+
+@cli.command(name="run", params=list(_kedro_run.params), help=_kedro_run.help,
+             context_settings=_kedro_run.context_settings)
+@click.pass_context
+def run(ctx: click.Context, **kwargs):
+    """Kedro's ``run``, where a paper with variants (``--pipelines=tying``, ``noising``) runs its whole
+    table: each variant its own Kedro session and MLflow run, as ``kedro variants <paper>`` does.
+    ``--pipeline`` and ``--pipelines`` both work, without Kedro's deprecation warning."""
+    from iclr17.pipeline_registry import VARIANT_GROUPS
+
+    names = [kwargs["pipeline"]] if kwargs.get("pipeline") else list(kwargs.get("pipelines") or [])
+    if any(n in VARIANT_GROUPS for n in names):
+        if len(names) > 1:
+            raise click.UsageError(f"run a paper with variants ({', '.join(VARIANT_GROUPS)}) on its own")
+        params = kwargs.get("params") or {}
+        run_group(names[0], kwargs.get("env"), params, _params_string(params))
+        return None
+    kwargs.update(pipeline=None, pipelines=names)
+    return ctx.invoke(_kedro_run, **kwargs)

@@ -22,3 +22,7 @@ CONFIG_LOADER_ARGS = {
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },
 }
+
+from iclr17.hooks import StopCleanly  # noqa: E402
+
+HOOKS = (StopCleanly(),)

@@ -1,0 +1,58 @@
+"""Project hooks: a run stopped by Ctrl-C or SIGTERM ends cleanly."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+
+from kedro.framework.hooks import hook_impl
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop(signum, frame) -> None:
+    """Mark the active MLflow run KILLED (it keeps what it logged), stop the worker processes and
+    exit with 128 + the signal's number.  The last finished epoch is already in its checkpoint."""
+    import mlflow
+
+    name = signal.Signals(signum).name
+    for sig in STOP_SIGNALS:  # a second signal while stopping takes the default way out
+        signal.signal(sig, signal.SIG_DFL)
+    for child in multiprocessing.active_children():
+        child.terminate()
+    run = mlflow.active_run()
+    if run is not None:
+        mlflow.end_run(status="KILLED")
+        log.error("%s: MLflow run %s marked KILLED; rerun the same command to resume from the last saved epoch",
+                  name, run.info.run_id)
+    raise SystemExit(128 + signum)
+
+
+class StopCleanly:
+    """While a pipeline runs, SIGINT and SIGTERM stop it through :func:`_stop` (by default Kedro
+    marks an interrupted MLflow run FINISHED, or leaves it RUNNING after SIGTERM)."""
+
+    def __init__(self):
+        self._previous: dict = {}
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        self._restore()
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        self._restore()

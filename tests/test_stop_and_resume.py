@@ -1,0 +1,78 @@
+"""A real ``kedro run`` stopped by a signal mid-training, then run again: it marks its MLflow run
+KILLED, exits non-zero within seconds, and the rerun resumes to the uninterrupted run's result."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+import torch
+
+from tests.conftest import ROOT
+
+EPOCHS = 12
+
+
+def _command(data_root, tracking_uri) -> list[str]:
+    params = (f"data_root={data_root},mlflow_tracking_uri={tracking_uri},"
+              f"tying.sizes.small.training.epochs={EPOCHS},tying.sizes.small.augmented_loss.start_epoch=50")
+    return [sys.executable, "-m", "kedro", "run", "--pipelines=tying_baseline", "--env=test", f"--params={params}"]
+
+
+def _run(data_root, tracking_uri, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(data_root, tracking_uri), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _timeless(history):
+    return [{k: v for k, v in h.items() if k not in ("tokens_per_s", "epoch_seconds")} for h in history]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_run_is_killed_cleanly_and_resumes_to_the_uninterrupted_result(sig, tracking_uri, tmp_path, mirror):
+    straight = _run(tmp_path / "straight", tracking_uri)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    data = tmp_path / "stopped"
+    checkpoint = data / "06_models" / "tying" / "baseline_checkpoints" / "train.pt"
+    # its own process group, SIGINT not ignored (as a terminal's Ctrl-C would reach it)
+    proc = subprocess.Popen(_command(data, tracking_uri), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be stopped: raise EPOCHS"
+    os.killpg(proc.pid, sig)
+    stopped_at = time.monotonic()
+    output, _ = proc.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 20
+    assert proc.returncode != 0, output[-3000:]
+    saved = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert 1 <= saved < EPOCHS
+    assert not (data / "06_models" / "tying" / "baseline_weights.pkl").exists()  # no partial result saved
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("iclr17")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    assert [r.info.run_name for r in runs] == ["tying_baseline", "tying_baseline"]
+    assert runs[1].info.status in ("KILLED", "FAILED") and runs[1].data.params["tying.seed"] == "0"
+
+    resumed = _run(data, tracking_uri)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    record = json.loads((data / "07_model_output" / "tying" / "baseline_record.json").read_text())
+    reference = json.loads((tmp_path / "straight" / "07_model_output" / "tying" / "baseline_record.json").read_text())
+    assert record["resumed_after_epoch"] >= saved and len(record["history"]) == EPOCHS
+    assert _timeless(record["history"]) == _timeless(reference["history"])
+    with open(data / "06_models" / "tying" / "baseline_weights.pkl", "rb") as f:
+        weights = pickle.load(f)
+    with open(tmp_path / "straight" / "06_models" / "tying" / "baseline_weights.pkl", "rb") as f:
+        expected = pickle.load(f)
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
