@@ -64,3 +64,15 @@ def to_markdown(rows: Iterable[Mapping], title: str) -> str:
 def final_metrics(values: Mapping[str, float]) -> dict:
     """Scalar metrics in kedro-mlflow's metrics-history form, logged at step 0."""
     return {k: {"value": float(v), "step": 0} for k, v in values.items()}
+
+
+def mean_sd(values, single_sd: float | None = None) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (ddof 1) of ``values``; sd ``single_sd`` for one value,
+    both None for none.  Every pipeline's "mean ± sd over seeds" comes from here."""
+    values = [float(v) for v in values]
+    if not values:
+        return None, None
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, single_sd
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))

@@ -247,7 +247,7 @@ def test_accuracy_table_counts_early_stops_and_reports_them():
     [r] = nodes.accuracy_table(res).to_dict("records")
     acc = np.array([70.0, 72.0, 20.0, 74.0])
     assert r["acc_mean"] == pytest.approx(acc.mean(), abs=1e-4)
-    assert r["acc_se"] == pytest.approx(acc.std() / 2, abs=1e-4)
+    assert r["acc_se"] == pytest.approx(acc.std(ddof=1) / 2, abs=1e-4)
     assert r["early_stops"] == 1  # epoch 50 is within the first quarter of 200, epoch 51 is not
     assert r["acc_mean_without_early_stops"] == pytest.approx(72.0, abs=1e-4)
 

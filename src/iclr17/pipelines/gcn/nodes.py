@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from iclr17.common.config import check_keys
-from iclr17.common.reporting import final_metrics, row, to_markdown
+from iclr17.common.reporting import mean_sd, final_metrics, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,
@@ -402,8 +402,8 @@ def accuracy_table(*results: dict) -> pd.DataFrame:
                     "dataset": res["dataset"],
                     "model": model,
                     "acc_mean": float(acc.mean()),
-                    "acc_std": float(acc.std()),
-                    "acc_se": float(acc.std() / np.sqrt(len(acc))),
+                    "acc_std": mean_sd(acc, single_sd=0.0)[1],
+                    "acc_se": mean_sd(acc, single_sd=0.0)[1] / np.sqrt(len(acc)),
                     "runs": len(runs),
                     "early_stops": int(early.sum()),
                     "acc_mean_without_early_stops": float(acc[~early].mean()) if (~early).any() else float("nan"),

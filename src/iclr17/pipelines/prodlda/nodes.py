@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from iclr17.common.config import check_keys
-from iclr17.common.reporting import final_metrics, row, to_markdown
+from iclr17.common.reporting import mean_sd, final_metrics, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,
@@ -454,13 +454,6 @@ def compute_perplexity(prodlda_models: dict, nvlda_models: dict, bow: dict) -> d
     return out
 
 
-def _mean_std(values) -> tuple[float | None, float | None]:
-    values = list(values)
-    if not values:
-        return None, None
-    return float(np.mean(values)), float(np.std(values))
-
-
 def summarise(
     topic_scores: pd.DataFrame,
     perplexities: dict,
@@ -479,7 +472,7 @@ def summarise(
     verified = set(paper.get("verified", []))
     for model in ["ProdLDA", "NVLDA", "LDA (online VB)", "LDA (collapsed Gibbs)"]:
         seeds = per_seed[model] if model in per_seed.index.get_level_values(0) else []
-        mean, std = _mean_std(list(seeds))
+        mean, std = mean_sd(list(seeds), single_sd=0.0)
         key = f"{model} NPMI K={n_topics}"
         status = "paper number VERIFIED" if key in verified else "paper number UNVERIFIED (from memory)"
         note = f"{status}; mean ± {std:.3f} over {len(seeds)} seeds" if mean is not None else f"{status}; not run"
@@ -487,7 +480,7 @@ def summarise(
         if mean is not None:
             metrics[f"npmi_{_slug(model)}"] = mean
     for model, values in perplexities.items():
-        mean, std = _mean_std(values)
+        mean, std = mean_sd(values, single_sd=0.0)
         rows.append(
             row(
                 f"{model} perplexity K={n_topics}",

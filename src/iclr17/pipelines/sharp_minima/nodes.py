@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from iclr17.common.config import check_keys
-from iclr17.common.reporting import final_metrics, row, to_markdown
+from iclr17.common.reporting import mean_sd, final_metrics, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,
@@ -410,18 +410,13 @@ def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict, runs:
     return table, fig
 
 
-def _mean_sd(values) -> tuple[float, float]:
-    values = np.asarray(list(values), dtype=float)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
 def summarise(accuracy: pd.DataFrame, sharp: pd.DataFrame, runs: dict, paper: dict) -> tuple[list[dict], str, dict]:
     """paper_vs_run rows for F1's rows of Tables 2, 3 and 4, and the run's metrics."""
     rows, metrics = [], {}
     n = {r: int((accuracy.regime == r).sum()) for r in ("sb", "lb")}
     for col, label in (("train_acc", "train"), ("test_acc", "test")):
         for regime in ("sb", "lb"):
-            mean, sd = _mean_sd(accuracy.loc[accuracy.regime == regime, col])
+            mean, sd = mean_sd(accuracy.loc[accuracy.regime == regime, col], single_sd=0.0)
             key = f"{label}_{regime}"
             rows.append(row(f"F1 {label} accuracy {regime.upper()} (Table 2)", paper["table2"][key][0], mean, "%",
                             f"mean ± sd over {n[regime]} starts: {mean:.2f} ± {sd:.2f} (paper ± {paper['table2'][key][1]})", sd=sd))
@@ -430,14 +425,14 @@ def summarise(accuracy: pd.DataFrame, sharp: pd.DataFrame, runs: dict, paper: di
         for eps in sorted(sharp.eps.unique(), reverse=True):
             for regime in ("sb", "lb"):
                 sel = sharp[(sharp.space == space) & (sharp.eps == eps) & (sharp.regime == regime)]
-                mean, sd = _mean_sd(sel.sharpness)
+                mean, sd = mean_sd(sel.sharpness, single_sd=0.0)
                 ref = paper[table].get(f"{regime}_eps{eps:.0e}", [None, None])
                 what = "full space" if space == "full" else "random 100-dim subspace"
                 rows.append(row(f"F1 sharpness {regime.upper()} eps={eps:g}, {what} ({table.title()})", ref[0], mean, "",
                                 f"mean ± sd: {mean:.2f} ± {sd:.2f}" + (f" (paper ± {ref[1]})" if ref[1] is not None else ""), sd=sd))
                 metrics[f"sharpness_{space}_{regime}_eps{eps:.0e}"] = mean
     by_seed = accuracy.pivot(index="seed", columns="regime", values="distance_from_start").dropna()
-    mean, sd = _mean_sd(by_seed.sb / by_seed.lb)
+    mean, sd = mean_sd(by_seed.sb / by_seed.lb, single_sd=0.0)
     rows.append(row("F1 distance from the start, ||x_SB - x0|| / ||x_LB - x0||", None, mean, "x",
                     f"mean ± sd over {len(by_seed)} seeds: {mean:.2f} ± {sd:.2f}; the paper reports 3 to 10 "
                     "for its networks", sd=sd))
