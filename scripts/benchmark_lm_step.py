@@ -15,12 +15,8 @@ import time
 
 import torch
 
-from iclr17.common.lm.model import LSTMLanguageModel, language_model_loss
-
-try:
-    from iclr17.common.lm.model import AugmentedLoss
-except ImportError:  # the code before 1fc72a8 took beta and tau as loose arguments
-    AugmentedLoss = None
+from iclr17.common.lm.model import LSTMLanguageModel
+from iclr17.pipelines.tying.augmented_loss import AugmentedLoss, language_model_loss
 
 VARIANTS = {"baseline": (False, 0.0), "al": (False, 0.1), "re": (True, 0.0), "real": (True, 0.1)}
 
@@ -29,7 +25,7 @@ def tokens_per_second(tie: bool, beta: float, steps: int, batch: int = 20, bptt:
     torch.manual_seed(0)
     model = LSTMLanguageModel(10_000, 200, layers=2, dropout=0.2, tie=tie)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    al = {"beta": beta, "tau": 1.0} if AugmentedLoss is None else {"al": AugmentedLoss(beta=beta, tau=1.0)}
+    al = {"al": AugmentedLoss(beta=beta, tau=1.0)}
     x, y = torch.randint(0, 10_000, (batch, bptt)), torch.randint(0, 10_000, (batch, bptt))
 
     def step():

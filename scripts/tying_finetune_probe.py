@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from iclr17.common.lm.model import AugmentedLoss, augmented_target_stats
+from iclr17.pipelines.tying.augmented_loss import AugmentedLoss, AugmentedObjective, augmented_target_stats
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.runtime import seed_everything
 from iclr17.pipelines.tying.nodes import build_model
@@ -40,8 +40,8 @@ def main(root: str, variant: str, lr: float, epochs: int, settings: list[tuple[f
         model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
         model.load_state_dict(weights)
         target = augmented_target_stats(model.embedding.weight, tau)
-        _, history = train_language_model(model, corpus, training, torch.device("cpu"),
-                                          AugmentedLoss(beta=beta, tau=tau), desc=f"beta {beta} tau {tau}")
+        _, history, _ = train_language_model(model, corpus, training, torch.device("cpu"),
+                                             AugmentedObjective(AugmentedLoss(beta=beta, tau=tau)), desc=f"beta {beta} tau {tau}")
         print(json.dumps({
             "variant": variant, "lr": lr, "beta": beta, "tau": tau,
             "target_entropy_fraction_at_start": round(target["entropy_fraction_of_uniform"], 3),
