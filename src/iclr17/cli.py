@@ -171,7 +171,7 @@ def run_group(group: str, env: str | None, params: dict, raw_params: str, only=(
 
 
 def _params_string(params: dict) -> str:
-    from iclr17.common.checkpoint import flatten
+    from iclr17.common.config import flatten
 
     return ",".join(f"{k}={v}" for k, v in flatten(params).items())
 

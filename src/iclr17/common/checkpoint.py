@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from kedro.io import AbstractDataset
 
-from iclr17.common.config import ParameterError
+from iclr17.common.config import ParameterError, flatten
+from iclr17.common.runtime import owned
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,6 @@ class CheckpointError(RuntimeError):
 
 class CheckpointMismatch(ParameterError):
     """A checkpoint saved by a run with other parameters."""
-
-
-def flatten(block: Mapping, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: the dotted keys a user passes to ``--params``."""
-    out = {}
-    for key, value in block.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 def differing_keys(saved: Mapping, wanted: Mapping) -> list[str]:
@@ -79,17 +68,6 @@ def set_random_state(state: Mapping, *generators: torch.Generator) -> None:
         raise CheckpointError(f"the checkpoint holds {len(state['generators'])} generator states, not {len(generators)}")
     for generator, saved in zip(generators, state["generators"]):
         generator.set_state(saved)
-
-
-def cpu_copy(obj):
-    """``obj`` with every tensor copied to the CPU (own storage, no autograd), containers rebuilt."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, Mapping):
-        return {k: cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(cpu_copy(v) for v in obj)
-    return obj
 
 
 @dataclass(frozen=True)
@@ -125,14 +103,16 @@ class Checkpoint:
         """Whether :meth:`load` would return a state (a file, and resuming on)."""
         return self.resume and Path(self.path).exists()
 
-    def load(self) -> dict | None:
-        """The saved state (its ``epoch`` included), or None: no file yet, or resuming is off."""
-        path = Path(self.path)
+    def _load(self, path: Path) -> dict | None:
         if not self.resume or not path.exists():
             return None
         blob = self._read(path)
-        log.info("resuming from %s (after epoch %d)", path, blob["epoch"])
+        log.info("loading %s (the state after epoch %d)", path, blob["epoch"])
         return {**blob["state"], "epoch": blob["epoch"]}
+
+    def load(self) -> dict | None:
+        """The saved state (its ``epoch`` included), or None: no file yet, or resuming is off."""
+        return self._load(Path(self.path))
 
     def kept_path(self, epoch: int) -> Path:
         path = Path(self.path)
@@ -140,16 +120,12 @@ class Checkpoint:
 
     def load_kept(self, epoch: int) -> dict | None:
         """The state kept at the end of ``epoch`` (``save(..., keep=True)``), or None."""
-        path = self.kept_path(epoch)
-        if not self.resume or not path.exists():
-            return None
-        blob = self._read(path)
-        return {**blob["state"], "epoch": blob["epoch"]}
+        return self._load(self.kept_path(epoch))
 
     def save(self, epoch: int, state: Mapping, keep: bool = False) -> None:
         """Write ``state`` as the state after ``epoch`` (atomically); ``keep`` also keeps this
         epoch's copy, which later saves do not overwrite (a branch point other runs start from)."""
-        blob = {"format": FORMAT, "epoch": int(epoch), "identity": dict(self.identity), "state": cpu_copy(dict(state))}
+        blob = {"format": FORMAT, "epoch": int(epoch), "identity": dict(self.identity), "state": owned(dict(state), "cpu")}
         targets = [Path(self.path)] + ([self.kept_path(epoch)] if keep else [])
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)

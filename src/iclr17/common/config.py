@@ -25,3 +25,15 @@ def check_keys(
     if missing:
         raise ParameterError(f"missing parameter(s) {missing} in {where}")
     return dict(block)
+
+
+def flatten(block: Mapping, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: the dotted keys a user passes to ``--params``."""
+    out = {}
+    for key, value in block.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = list(value) if isinstance(value, tuple) else value
+    return out

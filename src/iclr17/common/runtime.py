@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -134,18 +134,19 @@ def _single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def owned(obj):
-    """``obj`` with every numpy array and tensor replaced by a copy that owns its memory.  A worker
-    returns this: torch's pickler moves a returned tensor's storage into shared memory, which leaves a
-    numpy *view* of that tensor pointing at freed memory (garbage in the parent)."""
+def owned(obj, device: str | torch.device | None = None):
+    """``obj`` with every numpy array and tensor replaced by a copy that owns its memory (tensors
+    detached, and moved to ``device`` if given), containers rebuilt.  A worker returns this: torch's
+    pickler moves a returned tensor's storage into shared memory, which leaves a numpy *view* of that
+    tensor pointing at freed memory (garbage in the parent); a checkpoint saves it on the CPU."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        return obj.detach().to(device or obj.device, copy=True)
     if isinstance(obj, np.ndarray):
         return obj.copy()
-    if isinstance(obj, dict):
-        return {k: owned(v) for k, v in obj.items()}
+    if isinstance(obj, Mapping):
+        return {k: owned(v, device) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(owned(v) for v in obj)
+        return type(obj)(owned(v, device) for v in obj)
     return obj
 
 

@@ -139,19 +139,30 @@ def _initial_state(lr: float) -> dict:
             "seconds": 0.0, "done": False, "meta": {}}
 
 
+def training_identity(cfg: dict) -> dict:
+    """A ``training:`` block as part of a checkpoint's identity: without ``matmul_precision``,
+    which (like the device) changes only rounding."""
+    return {k: v for k, v in cfg.items() if k != "matmul_precision"}
+
+
+def _generators(transform) -> list[torch.Generator]:
+    """The random generator of a batch transform (data noising), which a checkpoint carries too."""
+    return [transform.generator] if hasattr(transform, "generator") else []
+
+
 def _snapshot(model, optimizer, loop: dict, transform) -> dict:
     """The loop's state at the end of an epoch, with the weights and every random state."""
-    generators = [transform.generator] if hasattr(transform, "generator") else []
     return {**loop, "history": copy.deepcopy(loop["history"]), "weights": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "random": random_state(*generators)}
+            "optimizer": optimizer.state_dict(), "random": random_state(*_generators(transform))}
 
 
 def _restore(model, optimizer, saved: dict, transform, device) -> dict:
     model.load_state_dict(saved["weights"])
     if "optimizer" in saved:
         optimizer.load_state_dict(saved["optimizer"])
-    set_random_state(saved["random"], *([transform.generator] if hasattr(transform, "generator") else []))
-    loop = {**_initial_state(0.0), **{k: saved[k] for k in _initial_state(0.0) if k in saved}}
+    set_random_state(saved["random"], *_generators(transform))
+    initial = _initial_state(0.0)
+    loop = {**initial, **{k: saved[k] for k in initial if k in saved}}
     loop["history"] = copy.deepcopy(loop["history"])
     if loop["best_weights"] is not None:
         loop["best_weights"] = {k: v.to(device) for k, v in loop["best_weights"].items()}

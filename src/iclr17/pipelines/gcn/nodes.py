@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from iclr17.common.config import check_keys
-from iclr17.common.reporting import mean_sd, final_metrics, row, to_markdown
+from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,
@@ -396,14 +396,15 @@ def accuracy_table(*results: dict) -> pd.DataFrame:
     for res in results:
         for model, runs in res["models"].items():
             acc = np.array([r["test_acc"] for r in runs]) * 100
+            sd = mean_sd(acc, single_sd=0.0)[1]
             early = early_stopped([r["epochs"] for r in runs], res["max_epochs"])
             rows.append(
                 {
                     "dataset": res["dataset"],
                     "model": model,
                     "acc_mean": float(acc.mean()),
-                    "acc_std": mean_sd(acc, single_sd=0.0)[1],
-                    "acc_se": mean_sd(acc, single_sd=0.0)[1] / np.sqrt(len(acc)),
+                    "acc_std": sd,
+                    "acc_se": sd / np.sqrt(len(acc)),
                     "runs": len(runs),
                     "early_stops": int(early.sum()),
                     "acc_mean_without_early_stops": float(acc[~early].mean()) if (~early).any() else float("nan"),

@@ -23,7 +23,7 @@ from iclr17.common.lm.evaluation import (
     learning_curves,
 )
 from iclr17.common.lm.model import LSTMLanguageModel, model_config
-from iclr17.common.lm.train import train_language_model
+from iclr17.common.lm.train import train_language_model, training_identity
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
 from iclr17.pipelines.noising.schemes import Noiser, bigram_statistics
@@ -68,7 +68,7 @@ def train_scheme(run: str, corpus: dict, stats: dict, size: str, sizes: dict, ru
                     seed=seed, device=dev)
     log.info("noising %s/%s (%s): %d parameters on %s", size, run, spec, model.n_parameters(), describe_device(dev))
     identity = {"run": run, "size": size, **spec, "model": cfg["model"], "seed": seed,
-                "training": {k: v for k, v in cfg["training"].items() if k != "matmul_precision"}}
+                "training": training_identity(cfg["training"])}
     checkpoint = checkpoints.run("train", identity) if checkpoints is not None else None
     weights, history, trained = train_language_model(model, corpus, cfg["training"], dev, batch_transform=noiser,
                                                      desc=f"{size}/{run}", checkpoint=checkpoint)

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from iclr17.common.config import check_keys
-from iclr17.common.reporting import mean_sd, final_metrics, row, to_markdown
+from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,

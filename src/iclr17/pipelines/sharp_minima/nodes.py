@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from iclr17.common.config import check_keys
-from iclr17.common.reporting import mean_sd, final_metrics, row, to_markdown
+from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,

@@ -17,18 +17,22 @@ from dataclasses import asdict, replace
 
 import matplotlib.pyplot as plt
 
+from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
 from iclr17.common.config import ParameterError, check_keys
 from iclr17.common.lm.evaluation import (
     best_epoch_results,
     history_metrics,
     learning_curves,
 )
-from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
 from iclr17.common.lm.model import DEFAULT_MASK_SHARING, LSTMLanguageModel, model_config
-from iclr17.common.lm.train import train_language_model
+from iclr17.common.lm.train import train_language_model, training_identity
 from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, pick_device, seed_everything
-from iclr17.pipelines.tying.augmented_loss import AugmentedLoss, AugmentedObjective, augmented_target_stats
+from iclr17.pipelines.tying.augmented_loss import (
+    AugmentedLoss,
+    AugmentedObjective,
+    augmented_target_stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +96,8 @@ def _run_identity(variant: str, size: str, sizes: dict, variants: dict, seed: in
     flags = _variant_flags(variant, variants)
     cfg = _size_config(size, sizes)
     al = asdict(_variant_augmented_loss(variant, cfg, flags)) if flags["augmented_loss"] else None
-    training = {k: v for k, v in cfg["training"].items() if k != "matmul_precision"}
-    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"], "training": training,
+    return {"variant": variant, "size": size, "tie": flags["tie"], "model": cfg["model"],
+            "training": training_identity(cfg["training"]),
             "augmented_loss": al, "seed": seed}
 
 
