@@ -1,19 +1,17 @@
 import sys
 
-import yaml
-
-from iclr17.cli import VARIANT_TAGS, run_side_by_side, threads_per_job, variant_command
-from iclr17.pipeline_registry import VARIANT_GROUPS, prep_pipeline_name, register_pipelines
+from iclr17.cli import group_namespaces, namespace_command, run_side_by_side, threads_per_job
+from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
 
 from .conftest import ROOT
 
 
-def test_variant_command_skips_the_shared_prep_and_passes_env_and_params():
-    command = variant_command("tying_re", "test", "data_root=/x,tying.size=medium")
+def test_namespace_command_runs_one_variant_with_env_and_params():
+    command = namespace_command("tying", "tying.re", "test", "data_root=/x,tying.size=medium")
     assert command[:3] == [sys.executable, "-m", "kedro"]
-    assert command[3:] == ["run", "--pipeline=tying_re", f"--tags={VARIANT_TAGS}", "--env=test",
+    assert command[3:] == ["run", "--pipeline=tying", "--namespaces=tying.re", "--env=test",
                            "--params=data_root=/x,tying.size=medium"]
-    assert variant_command("tying_re", None, "")[-1] == f"--tags={VARIANT_TAGS}"
+    assert namespace_command("tying", "tying.re", None, "")[-1] == "--namespaces=tying.re"
 
 
 def test_threads_per_job_shares_the_cores():
@@ -22,18 +20,17 @@ def test_threads_per_job_shares_the_cores():
     assert threads_per_job(4, cores=2) == 1
 
 
-def test_each_group_prep_holds_every_data_prep_node_of_its_variants_and_is_not_tracked():
+def test_each_group_namespace_is_a_part_of_the_paper_and_together_they_are_all_of_it():
     pipelines = register_pipelines()
-    disabled = yaml.safe_load((ROOT / "conf/base/mlflow.yml").read_text())["tracking"]["disable_tracking"]["pipelines"]
-    for group, names in VARIANT_GROUPS.items():
-        prep = pipelines[prep_pipeline_name(group)]
-        assert prep.nodes and all("data_prep" in n.tags for n in prep.nodes)
-        for name in names[:-1]:
-            assert set(pipelines[name].only_nodes_with_tags("data_prep").nodes) == set(prep.nodes)
-            # what a variant runs side by side: everything but that prep
-            rest = pipelines[name].only_nodes_with_tags(*VARIANT_TAGS.split(","))
-            assert set(rest.nodes) | set(prep.nodes) == set(pipelines[name].nodes)
-        assert prep_pipeline_name(group) in disabled
+    for group, namespaces in VARIANT_GROUPS.items():
+        paper = pipelines[group]
+        parts = [paper.only_nodes_with_namespaces([ns]) for ns in namespaces]
+        assert all(part.nodes for part in parts)
+        assert sum(len(part.nodes) for part in parts) == len(paper.nodes)  # disjoint, and nothing left out
+        prep = parts[0]
+        assert all("data_prep" in n.tags for n in prep.nodes)
+        assert not any("data_prep" in n.tags for part in parts[1:] for n in part.nodes)
+    assert group_namespaces("tying", ("tying.al",)) == ["tying.al"]
 
 
 def test_run_side_by_side_runs_all_at_most_jobs_at_a_time_and_reports_failures(tmp_path):
@@ -70,11 +67,12 @@ def test_the_tying_group_runs_the_augmented_loss_variants_after_the_runs_they_br
     from iclr17.pipeline_registry import NEEDS
 
     names = VARIANT_GROUPS["tying"]
-    assert names == ["tying_baseline", "tying_re", "tying_al", "tying_real", "tying_report"]
-    assert NEEDS == {"tying_al": "tying_baseline", "tying_real": "tying_re"}
-    pipelines = register_pipelines()
+    assert names == ["tying.prep", "tying.baseline", "tying.re", "tying.al", "tying.real", "tying.report"]
+    assert NEEDS == {"tying.al": "tying.baseline", "tying.real": "tying.re"}
+    tying = register_pipelines()["tying"]
     for child, parent in NEEDS.items():  # the child reads its parent's checkpoints, which the parent writes
-        assert f"tying.{parent[6:]}.checkpoints" in pipelines[child].inputs() & pipelines[parent].inputs()
+        inputs = [tying.only_nodes_with_namespaces([ns]).inputs() for ns in (child, parent)]
+        assert f"{parent}.checkpoints" in inputs[0] & inputs[1]
         assert names.index(parent) < names.index(child)
 
 
@@ -84,17 +82,18 @@ def test_variants_with_jobs_passes_the_dependencies_and_skips_the_report_after_a
     from iclr17 import cli
     from iclr17.pipeline_registry import NEEDS
 
-    calls = []
+    calls, sessions = [], []
 
     def fake_run_side_by_side(commands, jobs, threads, log_dir, cwd=None, needs=None):
         calls.append((list(commands), jobs, needs))
-        return [] if len(calls) == 1 else ["tying_re", "tying_real"]  # the prep succeeds, +RE fails
+        return ["tying.re", "tying.real"]  # +RE fails
 
     monkeypatch.setattr(cli, "run_side_by_side", fake_run_side_by_side)
+    monkeypatch.setattr(cli, "_session_run", lambda project, env, params, group, ns: sessions.append(ns))
     monkeypatch.chdir(ROOT)
     result = click.testing.CliRunner().invoke(cli.cli, ["variants", "tying", "--jobs", "2"])
-    assert calls == [(["tying_prep"], 1, None), (VARIANT_GROUPS["tying"][:-1], 2, NEEDS)]
-    assert result.exit_code != 0 and "failed: tying_re, tying_real; tying_report not run" in result.output
+    assert sessions == ["tying.prep"] and calls == [(VARIANT_GROUPS["tying"][1:-1], 2, NEEDS)]
+    assert result.exit_code != 0 and "failed: tying.re, tying.real; tying.report not run" in result.output
 
 
 def test_kedro_run_of_a_paper_with_variants_runs_its_group_and_passes_other_pipelines_on(monkeypatch):
@@ -103,15 +102,20 @@ def test_kedro_run_of_a_paper_with_variants_runs_its_group_and_passes_other_pipe
     from iclr17 import cli
 
     groups, plain = [], []
-    monkeypatch.setattr(cli, "run_group", lambda group, env, params, raw, *a, **k: groups.append((group, env, raw)))
+    monkeypatch.setattr(cli, "run_group", lambda group, env, params, raw, only=(), **k: groups.append((group, env, raw, only)))
     fake = click.Command("run", callback=lambda **kw: plain.append(kw["pipelines"]), params=cli._kedro_run.params)
     monkeypatch.setattr(cli, "_kedro_run", fake)
     monkeypatch.chdir(ROOT)
     runner = click.testing.CliRunner()
     result = runner.invoke(cli.cli, ["run", "--pipeline=tying", "--env=test", "--params=tying.seed=3"])
     assert result.exit_code == 0, result.output
-    assert groups == [("tying", "test", "tying.seed=3")]
+    assert groups == [("tying", "test", "tying.seed=3", ())]
+    result = runner.invoke(cli.cli, ["run", "--pipeline=tying", "--namespaces=tying.al,tying.real"])
+    assert result.exit_code == 0, result.output
+    assert groups[-1] == ("tying", None, "", ["tying.al", "tying.real"])
     result = runner.invoke(cli.cli, ["run", "--pipeline=gcn"])
     assert result.exit_code == 0, result.output
     assert plain == [["gcn"]]  # --pipeline becomes --pipelines: no deprecation warning
+    result = runner.invoke(cli.cli, ["run", "--pipeline=tying", "--tags=data_prep"])  # a selection: Kedro's run
+    assert result.exit_code == 0 and plain[-1] == ["tying"], result.output
     assert runner.invoke(cli.cli, ["run", "--pipelines=tying,gcn"]).exit_code != 0

@@ -1,17 +1,16 @@
 """Project commands added to the ``kedro`` CLI.
 
-``kedro variants tying`` runs every pipeline of a variant group (``tying_baseline``,
-``tying_al``, ``tying_re``, ``tying_real``, then ``tying_report``), each in its own Kedro session,
-so each is its own MLflow run and the runs line up in the MLflow UI.
+``kedro run --pipeline=tying`` (or ``noising``) runs each namespace of the paper's pipeline
+(``tying.prep``, ``tying.baseline``, ..., ``tying.report``: ``VARIANT_GROUPS`` in
+pipeline_registry) as its own Kedro session, so each is its own MLflow run (``tying_baseline``,
+...) and the runs line up in the MLflow UI; ``--namespaces=tying.al`` runs just that one.
 
-By default the variants run one after another in this process, in the group's order.  With
-``--jobs N`` the group's shared data prep (``tying_prep``) runs once (a subprocess), then up to N
-variants run side by side, each a ``kedro run --pipeline=<variant> --tags=training,evaluation``
+``kedro variants tying --jobs N`` does the same with up to N variants side by side: the prep runs
+first, then each variant is a ``kedro run --pipeline=tying --namespaces=tying.<variant>``
 subprocess on ``cores / N`` torch threads with its output in ``--log-dir``, a variant that reads
-another's output (``NEEDS`` in pipeline_registry: +AL and +REAL go on from the baseline's and
-+RE's branch points) only once that one has finished, and the report runs here when all have
-finished.  Small models train more tokens per second in total as two one-thread processes than
-as one two-thread process (measured in docs/results.md, tying section)."""
+another's output (``NEEDS``: +AL and +REAL go on from the baseline's and +RE's branch points) only
+once that one has finished, and the report runs here when all have finished.  Small models train
+more tokens per second in total as two one-thread processes than as one two-thread process."""
 
 from __future__ import annotations
 
@@ -27,7 +26,8 @@ from kedro.framework.cli.utils import _split_params
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-VARIANT_TAGS = "training,evaluation"  # a variant's own nodes: all but the shared data prep
+# Kedro run options that select part of a pipeline: with one of them a paper runs as Kedro runs it
+SELECTION_OPTIONS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")
 
 
 @click.group(name="iclr17")
@@ -35,16 +35,16 @@ def cli():
     """iclr17 project commands."""
 
 
-def _session_run(project: Path, env: str | None, params: dict, name: str) -> None:
+def _session_run(project: Path, env: str | None, params: dict, group: str, namespace: str) -> None:
+    click.secho(f"== kedro run --pipeline={group} --namespaces={namespace}", fg="green")
     with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
-        session.run(pipeline_names=[name])
+        session.run(pipeline_names=[group], namespaces=[namespace])
 
 
-def kedro_run_command(name: str, env: str | None, params: str, tags: str | None = None) -> list[str]:
-    """``kedro run --pipeline=<name>`` in this Python, with ``--tags``, ``--env``, ``--params``."""
-    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={name}"]
-    if tags:
-        command.append(f"--tags={tags}")
+def namespace_command(group: str, namespace: str, env: str | None, params: str) -> list[str]:
+    """``kedro run --pipeline=<group> --namespaces=<namespace>`` in this Python, with ``--env`` and
+    ``--params``."""
+    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={group}", f"--namespaces={namespace}"]
     if env:
         command.append(f"--env={env}")
     if params:
@@ -52,26 +52,8 @@ def kedro_run_command(name: str, env: str | None, params: str, tags: str | None 
     return command
 
 
-def variant_command(name: str, env: str | None, params: str) -> list[str]:
-    """The ``kedro run`` of one variant without its shared data prep."""
-    return kedro_run_command(name, env, params, VARIANT_TAGS)
-
-
 def threads_per_job(jobs: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // jobs)
-
-
-def _check_prep_covers(group: str, names: list[str]) -> str:
-    """The name of the group's prep pipeline, after checking it holds every data-prep node of
-    ``names`` (the variants skip theirs, so a node missing from it would never run)."""
-    from iclr17.pipeline_registry import prep_pipeline_name, register_pipelines
-
-    pipelines, prep = register_pipelines(), prep_pipeline_name(group)
-    for name in names:
-        missing = set(pipelines[name].only_nodes_with_tags("data_prep").nodes) - set(pipelines[prep].nodes)
-        if missing:
-            raise click.ClickException(f"{prep} lacks data-prep nodes of {name}: {sorted(n.name for n in missing)}")
-    return prep
 
 
 def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, log_dir: Path,
@@ -121,7 +103,7 @@ def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, lo
 @click.argument("group")
 @click.option("--env", "-e", default=None, help="Kedro configuration environment, e.g. test.")
 @click.option("--params", "raw_params", default="", help="Runtime parameters, as for kedro run.")
-@click.option("--only", multiple=True, help="Run only these pipelines of the group (repeatable).")
+@click.option("--only", multiple=True, help="Run only these namespaces of the group, e.g. tying.al (repeatable).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
               help="Variants run side by side, each a subprocess on cores/jobs threads.")
 @click.option("--log-dir", default="logs/variants", show_default=True, type=click.Path(path_type=Path),
@@ -129,45 +111,48 @@ def run_side_by_side(commands: dict[str, list[str]], jobs: int, threads: int, lo
 @click.pass_context
 def variants(ctx: click.Context, group: str, env: str | None, raw_params: str, only: tuple[str, ...],
              jobs: int, log_dir: Path):
-    """Run each pipeline of GROUP (e.g. tying) as its own Kedro session and MLflow run."""
+    """Run each namespace of GROUP (e.g. tying) as its own Kedro session and MLflow run."""
     params = _split_params(ctx, next(p for p in ctx.command.params if p.name == "raw_params"), raw_params)
     run_group(group, env, params, raw_params, only, jobs, log_dir)
 
 
-def run_group(group: str, env: str | None, params: dict, raw_params: str, only=(), jobs: int = 1,
-              log_dir: Path = Path("logs/variants")) -> None:
-    """Every pipeline of variant group ``group``, each its own Kedro session (``jobs`` > 1: the
-    variants as side-by-side subprocesses after the shared prep), then the group's report."""
-    from iclr17.pipeline_registry import NEEDS, VARIANT_GROUPS
+def group_namespaces(group: str, only=()) -> list[str]:
+    """The namespaces of variant group ``group`` to run, in order (``only``: just these)."""
+    from iclr17.pipeline_registry import VARIANT_GROUPS
 
     if group not in VARIANT_GROUPS:
         raise click.BadParameter(f"unknown group {group!r}; known: {sorted(VARIANT_GROUPS)}")
-    names = [n for n in VARIANT_GROUPS[group] if not only or n in only]
+    unknown = set(only) - set(VARIANT_GROUPS[group])
+    if unknown:
+        raise click.BadParameter(f"{group} has no namespace {sorted(unknown)}; known: {VARIANT_GROUPS[group]}")
+    return [n for n in VARIANT_GROUPS[group] if not only or n in only]
+
+
+def run_group(group: str, env: str | None, params: dict, raw_params: str, only=(), jobs: int = 1,
+              log_dir: Path = Path("logs/variants")) -> None:
+    """Each namespace of variant group ``group``, each its own Kedro session (``jobs`` > 1: the
+    variants as side-by-side subprocesses between the prep and the report)."""
+    from iclr17.pipeline_registry import NEEDS, VARIANT_GROUPS
+
+    names = group_namespaces(group, only)
     project = Path.cwd()
     bootstrap_project(project)
-    report = VARIANT_GROUPS[group][-1]
-    parallel = [n for n in names if n != report]
+    prep, report = VARIANT_GROUPS[group][0], VARIANT_GROUPS[group][-1]
+    parallel = [n for n in names if n not in (prep, report)]
     if jobs == 1 or len(parallel) < 2:
         for name in names:
-            click.secho(f"== kedro run --pipeline={name}", fg="green")
-            _session_run(project, env, params, name)
+            _session_run(project, env, params, group, name)
         return
-    prep = _check_prep_covers(group, parallel)
-    # the prep runs in a subprocess too: a session whose MLflow tracking is disabled, run in a
-    # process that has run tracked sessions before, was seen to re-open the last of their runs
-    click.secho(f"== kedro run --pipeline={prep} (shared data prep, not tracked)", fg="green")
-    if run_side_by_side({prep: kedro_run_command(prep, env, raw_params)}, 1, threads_per_job(1),
-                        project / log_dir, cwd=project):
-        raise click.ClickException(f"{prep} failed; no variant run")
+    if prep in names:
+        _session_run(project, env, params, group, prep)
     start = time.monotonic()
-    commands = {n: variant_command(n, env, raw_params) for n in parallel}
+    commands = {n: namespace_command(group, n, env, raw_params) for n in parallel}
     failed = run_side_by_side(commands, jobs, threads_per_job(jobs), project / log_dir, cwd=project, needs=NEEDS)
     click.secho(f"== {len(parallel)} variants, {jobs} at a time: {(time.monotonic() - start) / 60:.1f} min", fg="green")
     if failed:
         raise click.ClickException(f"failed: {', '.join(failed)}; {report} not run")
     if report in names:
-        click.secho(f"== kedro run --pipeline={report}", fg="green")
-        _session_run(project, env, params, report)
+        _session_run(project, env, params, group, report)
 
 
 def _params_string(params: dict) -> str:
@@ -180,17 +165,19 @@ def _params_string(params: dict) -> str:
              context_settings=_kedro_run.context_settings)
 @click.pass_context
 def run(ctx: click.Context, **kwargs):
-    """Kedro's ``run``, where a paper with variants (``--pipelines=tying``, ``noising``) runs its whole
-    table: each variant its own Kedro session and MLflow run, as ``kedro variants <paper>`` does.
-    ``--pipeline`` and ``--pipelines`` both work, without Kedro's deprecation warning."""
+    """Kedro's ``run``, where a paper with variants (``--pipeline=tying``, ``noising``) runs its whole
+    table, each namespace its own Kedro session and MLflow run (``--namespaces`` picks some), as
+    ``kedro variants <paper>`` does.  With another selection (``--tags``, ``--nodes``, ...) Kedro's
+    run runs it as one session.  ``--pipeline`` and ``--pipelines`` both work, without Kedro's
+    deprecation warning."""
     from iclr17.pipeline_registry import VARIANT_GROUPS
 
     names = [kwargs["pipeline"]] if kwargs.get("pipeline") else list(kwargs.get("pipelines") or [])
-    if any(n in VARIANT_GROUPS for n in names):
+    if any(n in VARIANT_GROUPS for n in names) and not any(kwargs.get(o) for o in SELECTION_OPTIONS):
         if len(names) > 1:
             raise click.UsageError(f"run a paper with variants ({', '.join(VARIANT_GROUPS)}) on its own")
         params = kwargs.get("params") or {}
-        run_group(names[0], kwargs.get("env"), params, _params_string(params))
+        run_group(names[0], kwargs.get("env"), params, _params_string(params), kwargs.get("namespaces") or ())
         return None
     kwargs.update(pipeline=None, pipelines=names)
     return ctx.invoke(_kedro_run, **kwargs)

@@ -1,4 +1,5 @@
-"""Project hooks: a run stopped by Ctrl-C or SIGTERM ends cleanly."""
+"""Project hooks: a run stopped by Ctrl-C or SIGTERM ends cleanly; a run of one namespace of a
+paper (one variant) is an MLflow run named after it."""
 
 from __future__ import annotations
 
@@ -56,3 +57,46 @@ class StopCleanly:
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
         self._restore()
+
+
+def run_name(namespace: str) -> str:
+    """The MLflow run name of a run of one namespace: ``tying.al`` -> ``tying_al``."""
+    return namespace.replace(".", "_")
+
+
+def _one_namespace(run_params) -> str | None:
+    namespaces = run_params.get("namespaces") or []
+    return namespaces[0] if len(namespaces) == 1 else None
+
+
+class NamespaceRunName:
+    """``kedro run --pipeline=tying --namespaces=tying.al`` (one variant) opens an MLflow run named
+    ``tying_al``, not ``tying`` (kedro-mlflow names a run after its pipeline), unless mlflow.yml
+    names it.  Runs before kedro-mlflow's hook, which starts the run."""
+
+    def __init__(self):
+        self._config = None
+
+    @hook_impl(trylast=True)
+    def after_context_created(self, context) -> None:
+        self._config = getattr(context, "mlflow", None)  # kedro-mlflow's configuration
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        namespace = _one_namespace(run_params)
+        if namespace and self._config is not None and not self._config.tracking.run.name:
+            self._config.tracking.run.name = run_name(namespace)
+
+
+class NamespaceRerunCommand:
+    """Adds ``--namespaces`` to the ``kedro_command`` tag (kedro-mlflow's leaves it out), so the
+    tag reruns the variant.  Runs after kedro-mlflow's hook, which sets the tag."""
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        import mlflow
+
+        namespaces, run = run_params.get("namespaces"), mlflow.active_run()
+        if namespaces and run is not None:
+            command = mlflow.get_run(run.info.run_id).data.tags.get("kedro_command", "kedro run")
+            mlflow.set_tag("kedro_command", f"{command} --namespaces={','.join(namespaces)}")

@@ -60,7 +60,7 @@ def test_mlflow_ui_shows_runs_metrics_and_paper_vs_run(page, test_env, artifacts
         search = urllib.parse.quote("attributes.run_name LIKE 'tying_%'")
         page.goto(f"{url}/#/experiments/{exp_id}/runs?workflowType=machine_learning&compareRunsMode=CHART"
                   f"&searchFilter={search}")
-        _wait_for_text(page, "5 matching runs")
+        _wait_for_text(page, "6 matching runs")  # the prep, four variants, the report
         page.get_by_placeholder("Search metric charts").fill("ppl")  # the perplexity charts only
         page.locator(".js-plotly-plot").first.wait_for(timeout=90_000)
         _close_assistant(page)

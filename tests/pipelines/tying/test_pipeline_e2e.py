@@ -4,19 +4,23 @@ import re
 import mlflow
 import pytest
 
+from iclr17.hooks import run_name
 from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
 
 
-def test_tying_pipelines_are_tagged_and_share_the_ptb_prep():
+def test_the_tying_pipeline_is_tagged_by_stage_and_its_variants_are_namespaces():
     pipes = register_pipelines()
-    for name in VARIANT_GROUPS["tying"]:
-        assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in pipes[name].nodes)
-    assert "ptb.raw_train" in pipes["tying_al"].inputs() and "tying.baseline.checkpoints" in pipes["tying_al"].inputs()
-    assert "tying_real" not in [n.name for n in pipes["__default__"].nodes]
+    tying = pipes["tying"]
+    assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in tying.nodes)
+    assert "ptb.raw_train" in tying.only_nodes_with_namespaces(["tying.prep"]).inputs()
+    al = tying.only_nodes_with_namespaces(["tying.al"])
+    assert {n.name for n in al.nodes} == {"tying.al.train", "tying.al.evaluate", "tying.al.summary"}
+    assert {"ptb_corpus", "tying.baseline.checkpoints"} <= al.inputs()
+    assert not {n.name for n in tying.nodes} & {n.name for n in pipes["__default__"].nodes}
 
 
 @pytest.mark.e2e
-def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
+def test_kedro_variants_tying_makes_one_mlflow_run_per_namespace(test_env):
     test_env.ensure("tying")
     data_root, tracking_uri = test_env.data_root, test_env.tracking_uri
 
@@ -27,7 +31,7 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
     assert ordering["complete"]
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    runs = {n: test_env.mlflow_runs(n) for n in VARIANT_GROUPS["tying"]}
+    runs = {run_name(n): test_env.mlflow_runs(run_name(n)) for n in VARIANT_GROUPS["tying"][1:]}
     assert all(len(r) == 1 for r in runs.values())
     runs = {n: r[0] for n, r in runs.items()}
     names = {"baseline": "tying_baseline", "re": "tying_re", "al": "tying_al", "real": "tying_real"}
@@ -40,11 +44,11 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
         assert "tying.final_test_ppl" in run.data.metrics
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"paper_vs_run.json", "paper_vs_run.md", "learning_curves.png", f"{variant}_results.json"} <= artifacts
-        # run side by side (--jobs 2): the variant's own nodes only, its output in its log
-        assert run.data.tags["kedro_command"].endswith("--tag=training,evaluation")
+        # run side by side (--jobs 2): the variant's own namespace, its output in its log
+        assert run.data.tags["kedro_command"] == f"kedro run --pipeline=tying --namespaces=tying.{variant}"
         # the log as one line, without rich's wrapping and its source column
-        log = " ".join(re.sub(r"\S+\.py:\d+", " ", (test_env.log_dir / f"{name}.log").read_text()).split())
-        assert f"Completed node: tying.{name.replace('tying_', 'train_')}" in log and "ptb.prepare_corpus" not in log
+        log = " ".join(re.sub(r"\S+\.py:\d+", " ", (test_env.log_dir / f"tying.{variant}.log").read_text()).split())
+        assert f"Completed node: tying.{variant}.train" in log and "prepare_corpus" not in log
         # +AL and +REAL (augmented loss from epoch 2) go on from their parents' epoch 1: they train epoch 2 only
         assert (f"small/{variant} epoch 1: lr" in log) is (variant in ("baseline", "re"))
         assert f"small/{variant} epoch 2: lr" in log
@@ -57,14 +61,15 @@ def test_kedro_variants_tying_makes_one_mlflow_run_per_variant(test_env):
     re_record = json.loads((data_root / "07_model_output" / "tying" / "re_record.json").read_text())
     assert real["branch"]["parent"] == "re" and real["branch"]["after_epoch"] == 1
     assert real["history"][0] == re_record["history"][0]  # epoch 1 is +RE's, timing and all
-    assert test_env.mlflow_runs("tying_prep") == []  # the shared prep ran once, untracked
+    prep = test_env.mlflow_runs("tying_prep")  # the shared prep ran once, before the variants
+    assert len(prep) == 1 and prep[0].info.start_time < min(r.info.start_time for r in runs.values())
     report = {a.path for a in client.list_artifacts(runs["tying_report"].info.run_id)}
     assert {"paper_vs_run.json", "learning_curves.png", "ordering.json"} <= report
 
 
 @pytest.mark.e2e
 def test_plus_real_starts_from_plus_re_s_checkpoint_and_a_rerun_resumes(tracking_uri, tmp_path, mirror):
-    """``tying_re`` then ``tying_real`` (each its own Kedro session and MLflow run): +REAL starts
+    """``tying.re`` then ``tying.real`` (each its own Kedro session and MLflow run): +REAL starts
     from +RE's kept epoch 1 (the augmented loss starts at epoch 2 in conf/test); run again, it
     resumes from its own last checkpoint and writes the same paper_vs_run numbers."""
     from kedro.framework.session import KedroSession
@@ -75,9 +80,9 @@ def test_plus_real_starts_from_plus_re_s_checkpoint_and_a_rerun_resumes(tracking
     bootstrap_project(ROOT)
     params = {"data_root": str(tmp_path / "data"), "mlflow_tracking_uri": tracking_uri}
     out = tmp_path / "data"
-    for pipeline in ("tying_re", "tying_real"):
+    for namespace in ("tying.prep", "tying.re", "tying.real"):
         with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as s:
-            s.run(pipeline_names=[pipeline])
+            s.run(pipeline_names=["tying"], namespaces=[namespace])
     models = out / "06_models" / "tying"
     assert (models / "re_checkpoints" / "train.epoch1.pt").is_file() and (models / "real_checkpoints" / "train.pt").is_file()
     record = json.loads((out / "07_model_output" / "tying" / "real_record.json").read_text())
@@ -85,7 +90,7 @@ def test_plus_real_starts_from_plus_re_s_checkpoint_and_a_rerun_resumes(tracking
     first = json.loads((out / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())
     assert "epochs 1-1 trained once, in the +RE run" in first[0]["note"]
     with KedroSession.create(project_path=ROOT, env="test", runtime_params=params) as s:
-        s.run(pipeline_names=["tying_real"])
+        s.run(pipeline_names=["tying"], namespaces=["tying.real"])
     again = json.loads((out / "07_model_output" / "tying" / "real_record.json").read_text())
     assert again["resumed_after_epoch"] == 2 and again["history"] == record["history"]
     rows = json.loads((out / "08_reporting" / "tying" / "real" / "paper_vs_run.json").read_text())

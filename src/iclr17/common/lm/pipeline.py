@@ -1,4 +1,4 @@
-"""The PTB data-prep nodes every language-model pipeline starts with (shared datasets ``ptb.*``,
+"""The PTB data-prep node every language-model pipeline starts with (shared datasets ``ptb.*``,
 so ``tying`` and ``noising`` read one prepared corpus)."""
 
 from kedro.pipeline import Node, Pipeline
@@ -6,7 +6,8 @@ from kedro.pipeline import Node, Pipeline
 from iclr17.common.lm.data import ptb_corpus
 
 
-def ptb_data_prep() -> Pipeline:
+def ptb_data_prep(namespace: str) -> Pipeline:
+    """The corpus prep in ``namespace`` (a paper's ``<paper>.prep``)."""
     return Pipeline(
         [
             Node(
@@ -15,7 +16,7 @@ def ptb_data_prep() -> Pipeline:
                 ["ptb_corpus", "ptb_corpus_stats"],
                 name="prepare_corpus",
                 tags=["data_prep"],
-                namespace="ptb",
+                namespace=namespace,
             )
         ]
     )

@@ -5,7 +5,7 @@ data prep   PTB corpus (shared) -> bigram statistics of the training split (unig
             continuation distribution, N1+(x, .) / c(x))
 training    one noising scheme (none / blank / unigram / bigram KN) at a given model size, the
             batches of the training split noised on the fly
-evaluation  valid/test perplexity of the best epoch, curves, paper_vs_run; ``noising_report``
+evaluation  valid/test perplexity of the best epoch, curves, paper_vs_run; ``noising.report``
             compares the schemes
 """
 

@@ -13,7 +13,8 @@ import shlex
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from iclr17.common.config import check_keys
+from iclr17.common.config import check_keys, flatten
+from iclr17.hooks import run_name
 from iclr17.common.reporting import (
     final_metrics,
     format_number,
@@ -34,12 +35,13 @@ SELECTION_TAGS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs",
 # ---------------------------------------------------------------- how a run was made
 
 
-def _flat(d: Mapping, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        out.update(_flat(v, f"{key}.") if isinstance(v, Mapping) else {key: v})
-    return out
+def _is_own_namespace(namespaces: str | None, name: str | None) -> bool:
+    """Whether a run's namespaces tag (e.g. ``['tying.al']``) is the one it is named after."""
+    try:
+        selected = ast.literal_eval(namespaces or "[]")
+    except (ValueError, SyntaxError):
+        return False
+    return len(selected) == 1 and run_name(selected[0]) == name
 
 
 def run_provenance(tags: Mapping[str, str]) -> dict:
@@ -50,8 +52,10 @@ def run_provenance(tags: Mapping[str, str]) -> dict:
         runtime = ast.literal_eval(tags.get("runtime_params") or "{}")
     except (ValueError, SyntaxError):
         runtime = {"runtime_params": tags["runtime_params"]}
-    params = {k: v for k, v in _flat(runtime).items() if k not in LOCATION_PARAMS}
+    params = {k: v for k, v in flatten(runtime).items() if k not in LOCATION_PARAMS}
     selection = {k: tags[k] for k in SELECTION_TAGS if tags.get(k)}
+    if _is_own_namespace(selection.get("namespaces"), tags.get("mlflow.runName")):
+        del selection["namespaces"]  # a variant of a paper: the whole run of that namespace
     reasons = []
     if env not in WHOLE_RUN_ENVS:
         reasons.append(f"config env {env!r}")

@@ -1,6 +1,6 @@
 """Inan, Khosravi & Socher (ICLR 2017): Tying Word Vectors and Word Classifiers."""
 
 from .nodes import PARENTS
-from .pipeline import VARIANTS, create_pipeline, create_report_pipeline
+from .pipeline import VARIANTS, create_pipeline, report_pipeline, variant_pipeline
 
-__all__ = ["PARENTS", "VARIANTS", "create_pipeline", "create_report_pipeline"]
+__all__ = ["PARENTS", "VARIANTS", "create_pipeline", "report_pipeline", "variant_pipeline"]

@@ -6,7 +6,7 @@ training    one Table 1 variant (baseline VD-LSTM, +AL, +RE, +REAL) of the chose
             their parent's state at the epoch before the augmented loss starts when it is saved
             (the epochs they share are trained once)
 evaluation  valid/test perplexity of its best epoch, per-epoch curves and throughput, and the
-            paper-vs-run rows; ``tying_report`` puts the four variants side by side
+            paper-vs-run rows; ``tying.report`` puts the four variants side by side
 """
 
 from __future__ import annotations
