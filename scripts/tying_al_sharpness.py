@@ -24,7 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from iclr17.common.lm.data import batchify, bptt_windows
-from iclr17.pipelines.tying.augmented_loss import augmented_log_targets, augmented_loss, augmented_target_stats
+from iclr17.pipelines.tying.augmented_loss import (
+    augmented_log_targets,
+    augmented_loss,
+    augmented_target_stats,
+)
 from iclr17.pipelines.tying.nodes import build_model
 
 

@@ -19,9 +19,13 @@ import sys
 
 import torch
 
-from iclr17.pipelines.tying.augmented_loss import AugmentedLoss, AugmentedObjective, augmented_target_stats
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.runtime import seed_everything
+from iclr17.pipelines.tying.augmented_loss import (
+    AugmentedLoss,
+    AugmentedObjective,
+    augmented_target_stats,
+)
 from iclr17.pipelines.tying.nodes import build_model
 
 

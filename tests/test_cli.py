@@ -1,6 +1,11 @@
 import sys
 
-from iclr17.cli import group_namespaces, namespace_command, run_side_by_side, threads_per_job
+from iclr17.cli import (
+    group_namespaces,
+    namespace_command,
+    run_side_by_side,
+    threads_per_job,
+)
 from iclr17.pipeline_registry import VARIANT_GROUPS, register_pipelines
 
 from .conftest import ROOT

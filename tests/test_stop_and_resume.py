@@ -78,3 +78,69 @@ def test_a_stopped_run_is_killed_cleanly_and_resumes_to_the_uninterrupted_result
     with open(tmp_path / "straight" / "06_models" / "tying" / "baseline_weights.pkl", "rb") as f:
         expected = pickle.load(f)
     assert all(torch.equal(weights[k], expected[k]) for k in expected)
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    out = set()
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(stat))
+    return out
+
+
+def _sharp_minima_command(data_root, tracking_uri) -> list[str]:
+    params = (f"data_root={data_root},mlflow_tracking_uri={tracking_uri},sharp_minima.training.max_epochs=6,"
+              "sharp_minima.training.patience=6,sharp_minima.training.workers=2")
+    return [sys.executable, "-m", "kedro", "run", "--pipeline=sharp_minima", "--env=test", f"--params={params}"]
+
+
+@pytest.mark.e2e
+def test_sigterm_to_a_run_with_worker_processes_stops_them_and_the_rerun_resumes(tracking_uri, tmp_path, mirror):
+    """sharp_minima's random starts train in two spawned workers: SIGTERM to the parent alone
+    stops the workers too, and the rerun goes on from each start's last epoch to the uninterrupted
+    run's weights and history."""
+    straight = subprocess.run(_sharp_minima_command(tmp_path / "straight", tracking_uri), cwd=ROOT,
+                              capture_output=True, text=True, timeout=600, check=False)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    data = tmp_path / "stopped"
+    checkpoint = data / "06_models" / "sharp_minima" / "checkpoints" / "sb_seed0.pt"
+    proc = subprocess.Popen(_sharp_minima_command(data, tracking_uri), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert proc.poll() is None and workers, "the run finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)  # the parent only: it must stop its workers itself
+    stopped_at = time.monotonic()
+    output, _ = proc.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 20 and proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    time.sleep(1.0)
+    assert not any(os.path.exists(f"/proc/{w}") and open(f"/proc/{w}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+                   for w in workers), "a worker outlived its parent"
+    assert not (data / "06_models" / "sharp_minima" / "runs.pkl").exists()
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("iclr17").experiment_id],
+                              order_by=["attributes.start_time ASC"])
+    assert [r.info.status for r in runs] == ["FINISHED", "KILLED"]
+
+    resumed = subprocess.run(_sharp_minima_command(data, tracking_uri), cwd=ROOT, capture_output=True, text=True,
+                             timeout=600, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with open(data / "06_models" / "sharp_minima" / "runs.pkl", "rb") as f:
+        got = pickle.load(f)
+    with open(tmp_path / "straight" / "06_models" / "sharp_minima" / "runs.pkl", "rb") as f:
+        expected = pickle.load(f)
+    assert any(r["resumed_after_epoch"] > 0 for r in got["sb"] + got["lb"])
+    for regime in ("sb", "lb"):
+        for a, b in zip(got[regime], expected[regime], strict=True):
+            assert [{k: v for k, v in h.items() if k != "seconds"} for h in a["history"]] == \
+                   [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
+            assert all(torch.equal(a["state"][k], v) for k, v in b["state"].items())

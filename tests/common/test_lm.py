@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
 from iclr17.common.config import ParameterError
 from iclr17.common.lm.data import (
     batchify,
@@ -21,17 +22,22 @@ from iclr17.common.lm.model import (
     LSTMLanguageModel,
     variational_mask,
 )
-from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
-from iclr17.common.lm.train import CrossEntropy, evaluate, learning_rate, token_losses, train_language_model
+from iclr17.common.lm.train import (
+    CrossEntropy,
+    evaluate,
+    learning_rate,
+    token_losses,
+    train_language_model,
+)
+from iclr17.common.raw_data import RawFileDataset
 from iclr17.pipelines.tying.augmented_loss import (
     AugmentedLoss,
+    AugmentedObjective,
     augmented_loss,
     augmented_loss_weight,
     augmented_target_stats,
     language_model_loss,
-    AugmentedObjective,
 )
-from iclr17.common.raw_data import RawFileDataset
 
 PTB = {
     "train": ("c4c6455d85f60640431f7bc738d51265ba2d55dcce10e8906322d6f9e3dcca81", 929_589, 42_068),

@@ -3,7 +3,14 @@ import pytest
 import torch
 
 from iclr17.common import runtime
-from iclr17.common.runtime import describe_device, float32_matmul_precision, map_jobs, pick_device, resolve_workers, seed_everything
+from iclr17.common.runtime import (
+    describe_device,
+    float32_matmul_precision,
+    map_jobs,
+    pick_device,
+    resolve_workers,
+    seed_everything,
+)
 
 
 def _square_and_threads(x):

@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from iclr17.pipelines.noising.schemes import Noiser, bigram_statistics, noising_probability
+from iclr17.pipelines.noising.schemes import (
+    Noiser,
+    bigram_statistics,
+    noising_probability,
+)
 
 # a toy stream over 6 types with known bigram statistics
 TOY = np.array([0, 1, 2, 0, 1, 3, 0, 2, 4, 5, 0, 1, 2, 3, 4, 0, 0, 1])

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from iclr17.pipelines.prodlda.model import AVITM, laplace_dirichlet_prior, log_perplexity_per_doc
+from iclr17.pipelines.prodlda.model import (
+    AVITM,
+    laplace_dirichlet_prior,
+    log_perplexity_per_doc,
+)
 
 
 @pytest.mark.parametrize("k", [2, 50, 200])

@@ -332,3 +332,39 @@ def test_restore_best_keeps_the_epoch_with_the_lowest_training_loss(mnist):
         assert torch.equal(restored["state"][k], v), k
     assert restored["test_acc"] == best["test_acc"] and restored["train_loss"] == best["train_loss"]
     assert restored["test_acc"] != last["test_acc"] or restored["train_loss"] != last["train_loss"]
+
+
+class _StopAfter(Exception):
+    pass
+
+
+def test_a_start_stopped_after_an_epoch_resumes_to_the_uninterrupted_result(mnist, tmp_path, monkeypatch):
+    from iclr17.common.checkpoint import Checkpoint, CheckpointMismatch, Checkpoints
+
+    data, _ = mnist
+    small = {k: v[:600] for k, v in data.items()}
+    net, cfg = {"name": "f1", "hidden": [32, 32]}, {"lr": 1e-3, "max_epochs": 4, "patience": 4, "min_improvement": 0.0,
+                                                     "restore_best": True}
+    straight = nodes.train_network(small, net, cfg, 100, 0, "cpu")
+    checkpoint = Checkpoints(str(tmp_path)).run("sb_seed0", nodes.training_identity(net, cfg, 100, 0))
+    save = Checkpoint.save
+
+    def save_then_stop(self, epoch, state, keep=False):
+        save(self, epoch, state, keep)
+        if epoch == 2:
+            raise _StopAfter  # as if the process were killed after epoch 2's checkpoint
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+    with pytest.raises(_StopAfter):
+        nodes.train_network(small, net, cfg, 100, 0, "cpu", checkpoint)
+    monkeypatch.setattr(Checkpoint, "save", save)
+    resumed = nodes.train_network(small, net, cfg, 100, 0, "cpu", checkpoint)
+    assert resumed["resumed_after_epoch"] == 2 and resumed["epochs"] == straight["epochs"] == 4
+    timeless = [[{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]] for r in (resumed, straight)]
+    assert timeless[0] == timeless[1]
+    assert all(torch.equal(resumed["state"][k], v) for k, v in straight["state"].items())
+    # a finished start is not trained again; other parameters are refused, naming the key
+    assert nodes.train_network(small, net, cfg, 100, 0, "cpu", checkpoint)["history"] == resumed["history"]
+    with pytest.raises(CheckpointMismatch, match="training.lr"):
+        nodes.train_network(small, net, {**cfg, "lr": 1e-2}, 100, 0, "cpu",
+                            checkpoint.with_identity(nodes.training_identity(net, {**cfg, "lr": 1e-2}, 100, 0)))

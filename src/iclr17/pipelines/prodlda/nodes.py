@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from iclr17.common.checkpoint import Checkpoint, Checkpoints, random_state, set_random_state
 from iclr17.common.config import check_keys
 from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (
@@ -241,9 +242,11 @@ def _sparse_to_tensor(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
 
 
 def train_avitm(
-    bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str, workers: int | str = "auto"
+    bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str, workers: int | str = "auto",
+    checkpoints: Checkpoints | None = None,
 ) -> dict:
-    """Train one AVITM model per seed (seeds in parallel worker processes on the CPU).
+    """Train one AVITM model per seed (seeds in parallel worker processes on the CPU), each
+    checkpointed every epoch in ``checkpoints`` (``seed<N>``) and resumed from its last one.
 
     Returns per seed the weights, the K x V topic-word matrix, per-epoch losses, the device and
     the wall time."""
@@ -253,7 +256,10 @@ def train_avitm(
     device = pick_device(device_name)
     if bow["train"].shape[0] < int(p["batch_size"]):
         raise ValueError(f"{bow['train'].shape[0]} training documents are fewer than one batch of {p['batch_size']}")
-    jobs = [(bow["train"], n_topics, int(seed), p, str(device)) for seed in seeds]
+    identity = {**p, "n_topics": n_topics, "documents": bow["train"].shape[0], "vocab_size": bow["train"].shape[1]}
+    jobs = [(bow["train"], n_topics, int(seed), p, str(device),
+             None if checkpoints is None else checkpoints.run(f"seed{seed}", {**identity, "seed": int(seed)}))
+            for seed in seeds]
     results = map_jobs(_train_avitm_seed, jobs, resolve_workers(workers, len(jobs), device))
     return {int(seed): res for seed, res in zip(seeds, results)}
 
@@ -265,9 +271,25 @@ def _avitm_from_config(cfg: dict) -> AVITM:
     )
 
 
-def _train_avitm_seed(train: sp.csr_matrix, n_topics: int, seed: int, p: dict, device_name: str) -> dict:
+def _train_avitm_epoch(model, opt, x: torch.Tensor, batch: int, steps: int, gen: torch.Generator) -> list[float]:
+    """One epoch of ``steps`` minibatches drawn with replacement; the mean loss, recon and KL."""
+    model.train()
+    sums = torch.zeros(3, device=x.device)
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch,), generator=gen).to(x.device)
+        out = model(x[idx])
+        loss = out["loss"].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sums += torch.stack([loss.detach(), out["recon"].mean().detach(), out["kl"].mean().detach()])
+    return (sums / steps).tolist()
+
+
+def _train_avitm_seed(train: sp.csr_matrix, n_topics: int, seed: int, p: dict, device_name: str,
+                      checkpoint: Checkpoint | None = None) -> dict:
     """One seed, as the official code trains: Adam, minibatches drawn with replacement,
-    ⌊N / batch⌋ of them an epoch."""
+    ⌊N / batch⌋ of them an epoch; with a ``checkpoint``, saved after each epoch and resumed."""
     device = torch.device(device_name)
     x = _sparse_to_tensor(train, device)
     n_docs, vocab_size = x.shape
@@ -279,26 +301,27 @@ def _train_avitm_seed(train: sp.csr_matrix, n_topics: int, seed: int, p: dict, d
     opt = torch.optim.Adam(  # fused: one kernel for all parameters, ~20% faster steps here
         [q for q in model.parameters() if q.requires_grad], lr=float(p["lr"]), betas=(float(p["beta1"]), 0.999), fused=True
     )
-    history = {"loss": [], "recon": [], "kl": []}
-    start = time.perf_counter()
-    bar = tqdm(range(int(p["epochs"])), desc=f"{p['decoder']} K={n_topics} seed={seed}", mininterval=5.0)
-    for _epoch in bar:
-        model.train()
-        sums = torch.zeros(3, device=device)
-        for _ in range(steps):
-            idx = torch.randint(0, n_docs, (batch,), generator=gen).to(device)
-            out = model(x[idx])
-            loss = out["loss"].mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += torch.stack([loss.detach(), out["recon"].mean().detach(), out["kl"].mean().detach()])
-        epoch_means = (sums / steps).tolist()
+    history, seconds, resumed = {"loss": [], "recon": [], "kl": []}, 0.0, 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        set_random_state(saved["random"], gen)
+        history, seconds, resumed = saved["history"], saved["seconds"], saved["epoch"]
+    start = time.perf_counter() - seconds
+    bar = tqdm(range(resumed, int(p["epochs"])), desc=f"{p['decoder']} K={n_topics} seed={seed}", mininterval=5.0,
+               initial=resumed, total=int(p["epochs"]))
+    for epoch in bar:
+        epoch_means = _train_avitm_epoch(model, opt, x, batch, steps, gen)
         for key, value in zip(("loss", "recon", "kl"), epoch_means):
             history[key].append(value)
         if not np.isfinite(epoch_means[0]):
             raise FloatingPointError(f"{p['decoder']} seed {seed}: the loss became {epoch_means[0]}")
         bar.set_postfix(loss=f"{epoch_means[0]:.1f}")
+        if checkpoint is not None:
+            checkpoint.save(epoch + 1, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                        "random": random_state(gen), "history": history,
+                                        "seconds": time.perf_counter() - start})
     return {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "topic_word": model.topic_word_logits().detach().cpu().numpy().copy(),  # a copy: a view dangles after pickling
@@ -306,6 +329,7 @@ def _train_avitm_seed(train: sp.csr_matrix, n_topics: int, seed: int, p: dict, d
         "history": history,
         "device": describe_device(device),
         "train_seconds": time.perf_counter() - start,
+        "resumed_after_epoch": resumed,
     }
 
 

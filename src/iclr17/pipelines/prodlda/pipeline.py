@@ -51,14 +51,16 @@ def create_pipeline(**kwargs) -> Pipeline:
     training = [
         _n(
             nodes.train_avitm,
-            [*common, "params:prodlda.models.prodlda", "params:prodlda.device", "params:prodlda.workers"],
+            [*common, "params:prodlda.models.prodlda", "params:prodlda.device", "params:prodlda.workers",
+             "prodlda.prodlda_checkpoints"],
             "prodlda.prodlda_models",
             "train_prodlda",
             "training",
         ),
         _n(
             nodes.train_avitm,
-            [*common, "params:prodlda.models.nvlda", "params:prodlda.device", "params:prodlda.workers"],
+            [*common, "params:prodlda.models.nvlda", "params:prodlda.device", "params:prodlda.workers",
+             "prodlda.nvlda_checkpoints"],
             "prodlda.nvlda_models",
             "train_nvlda",
             "training",

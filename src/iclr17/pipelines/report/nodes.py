@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from iclr17.common.config import check_keys, flatten
-from iclr17.hooks import run_name
 from iclr17.common.reporting import (
     final_metrics,
     format_number,
     format_run,
     validate_rows,
 )
+from iclr17.hooks import run_name
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN, NO_TARGET = "reproduced", "not reproduced", "not run", "no target"
 RULES = ("within", "at_least", "at_most", "above_row", "below_row")

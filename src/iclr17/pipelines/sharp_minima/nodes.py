@@ -4,7 +4,8 @@ entries and ``params:``.
 data prep   MNIST IDX files -> uint8 arrays, counts and label histograms checked
             (CIFAR-10 python tarball -> arrays, for C1, in ``sharp_minima_cifar``)
 training    F1 with ADAM, small batch (256) and large batch (10% of the training set), N random
-            starts each, until the training loss stops improving (at most ``max_epochs``)
+            starts each, until the training loss stops improving (at most ``max_epochs``);
+            each start checkpointed every epoch and resumed from its last one
 evaluation  Table 2 accuracies, Tables 3/4 sharpness (L-BFGS-B in the eps-box, full space and a
             random 100-dim subspace), the 1-D parametric plot between x_SB and x_LB, a batch-size
             sweep of test accuracy, paper_vs_run
@@ -24,6 +25,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from iclr17.common.checkpoint import (
+    Checkpoint,
+    Checkpoints,
+    random_state,
+    set_random_state,
+)
 from iclr17.common.config import check_keys
 from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (
@@ -159,79 +166,124 @@ def initial_network(network: dict, seed: int) -> tuple[torch.nn.Module, torch.Ge
     return build_network(**network), gen
 
 
-def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: int, device: str) -> dict:
+def _train_epoch(model, opt, data: dict, batch_size: int, gen: torch.Generator, dev) -> float:
+    """One epoch of ADAM over shuffled batches; the mean training loss."""
+    model.train()
+    x_train, y_train = data["x_train"], data["y_train"]
+    order = torch.randperm(len(x_train), generator=gen).numpy()
+    total, count = 0.0, 0
+    for i in range(0, len(x_train), batch_size):
+        idx = np.sort(order[i : i + batch_size])
+        if len(idx) < 2:  # batch norm needs two samples
+            continue
+        xb, yb = _as_float(x_train[idx]).to(dev), torch.from_numpy(y_train[idx]).to(dev)
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(idx)
+        count += len(idx)
+    return total / count
+
+
+def _fresh_progress() -> dict:
+    """The stopping rule's state before the first epoch."""
+    return {"history": [], "best": float("inf"), "stale": 0, "lowest": float("inf"), "best_epoch": 0,
+            "best_state": None, "stopped": False, "seconds": 0.0}
+
+
+def _update_progress(progress: dict, train_loss: float, model, cfg: dict) -> None:
+    """Record the epoch's loss: the lowest so far (and its weights, with ``restore_best``) and
+    the patience count of epochs without a relative improvement of ``min_improvement``."""
+    if train_loss < progress["lowest"]:
+        progress["lowest"], progress["best_epoch"] = train_loss, len(progress["history"])
+        if cfg.get("restore_best", False):
+            progress["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if train_loss < progress["best"] * (1.0 - cfg["min_improvement"]):
+        progress["best"], progress["stale"] = train_loss, 0
+    else:
+        progress["stale"] += 1
+        progress["stopped"] = progress["stale"] >= cfg["patience"]
+
+
+def training_identity(network: dict, cfg: dict, batch_size: int, seed: int) -> dict:
+    """What a checkpoint of :func:`train_network` must match: all but where it runs."""
+    return {"network": dict(network), "training": {k: v for k, v in cfg.items() if k not in ("device", "workers")},
+            "batch_size": batch_size, "seed": seed}
+
+
+def train_network(data: dict, network: dict, cfg: dict, batch_size: int, seed: int, device: str,
+                  checkpoint: Checkpoint | None = None) -> dict:
     """ADAM from a random start until the epoch's mean training loss has not improved by
     ``min_improvement`` (relative) for ``patience`` epochs, or ``max_epochs``.  With
     ``restore_best`` the weights (and batch-norm statistics) of the epoch with the lowest mean
     training loss are kept, so a run that stops inside an ADAM loss spike is not judged by it.
+    With a ``checkpoint`` the whole state is saved after each epoch and a rerun goes on from it.
     Returns those weights, the per-epoch history, ``best_epoch`` and the eval-mode train/test loss
     and accuracy of the returned weights."""
     dev = pick_device(device)
     model, gen = initial_network(network, seed)
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    x_train, y_train = data["x_train"], data["y_train"]
-    n = len(x_train)
-    restore = bool(cfg.get("restore_best", False))
-    history, best, stale, start = [], float("inf"), 0, time.perf_counter()
-    lowest, best_epoch, best_state = float("inf"), 0, None
-    for epoch in range(1, cfg["max_epochs"] + 1):
-        model.train()
-        order = torch.randperm(n, generator=gen).numpy()
-        total, count = 0.0, 0
-        for i in range(0, n, batch_size):
-            idx = np.sort(order[i : i + batch_size])
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            xb, yb = _as_float(x_train[idx]).to(dev), torch.from_numpy(y_train[idx]).to(dev)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-        train_loss = total / count
+    progress, resumed = _fresh_progress(), 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        set_random_state(saved["random"], gen)
+        progress, resumed = saved["progress"], saved["epoch"]
+    start = time.perf_counter() - progress["seconds"]
+    for epoch in range(len(progress["history"]) + 1, cfg["max_epochs"] + 1):
+        if progress["stopped"]:
+            break
+        train_loss = _train_epoch(model, opt, data, batch_size, gen, dev)
         _, test_acc = evaluate(model, data["x_test"], data["y_test"])
-        history.append({"epoch": epoch, "train_loss": train_loss, "test_acc": test_acc,
-                        "seconds": time.perf_counter() - start})
-        if train_loss < lowest:
-            lowest, best_epoch = train_loss, epoch
-            if restore:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if train_loss < best * (1.0 - cfg["min_improvement"]):
-            best, stale = train_loss, 0
-        else:
-            stale += 1
-            if stale >= cfg["patience"]:
-                break
-    if restore and best_epoch != len(history):
-        model.load_state_dict(best_state)
-    train_loss, train_acc = evaluate(model, x_train, y_train)
+        progress["history"].append({"epoch": epoch, "train_loss": train_loss, "test_acc": test_acc,
+                                    "seconds": time.perf_counter() - start})
+        _update_progress(progress, train_loss, model, cfg)
+        progress["seconds"] = time.perf_counter() - start
+        if checkpoint is not None:
+            checkpoint.save(epoch, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "random": random_state(gen), "progress": progress})
+    history, best_epoch = progress["history"], progress["best_epoch"]
+    restored = bool(cfg.get("restore_best", False)) and best_epoch != len(history)
+    if restored:
+        model.load_state_dict(progress["best_state"])
+    train_loss, train_acc = evaluate(model, data["x_train"], data["y_train"])
     test_loss, test_acc = evaluate(model, data["x_test"], data["y_test"])
     return {
         "seed": seed,
         "batch_size": batch_size,
         "epochs": len(history),
         "best_epoch": best_epoch,
-        "restored_best": restore and best_epoch != len(history),
+        "restored_best": restored,
         "history": history,
         "train_loss": train_loss,
         "train_acc": train_acc,
         "test_loss": test_loss,
         "test_acc": test_acc,
         "seconds": time.perf_counter() - start,
+        "resumed_after_epoch": resumed,
         "device": describe_device(dev),
         "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
 
 
-def train_regimes(data: dict, network: dict, training: dict) -> dict:
-    """SB and LB, ``seeds`` random starts each, seeds spread over worker processes."""
+def _checkpoint(checkpoints: Checkpoints | None, name: str, network: dict, cfg: dict, batch_size: int,
+                seed: int) -> Checkpoint | None:
+    return None if checkpoints is None else checkpoints.run(name, training_identity(network, cfg, batch_size, seed))
+
+
+def train_regimes(data: dict, network: dict, training: dict, checkpoints: Checkpoints | None = None) -> dict:
+    """SB and LB, ``seeds`` random starts each, seeds spread over worker processes; each start
+    checkpointed (``<regime>_seed<N>``) in ``checkpoints``."""
     cfg = check_keys(training, "sharp_minima.training", TRAIN_KEYS, TRAIN_OPTIONAL)
     n = len(data["x_train"])
     batches = {"sb": resolve_batch(cfg["small_batch"], n), "lb": resolve_batch(cfg["large_batch"], n)}
     seeds = list(range(cfg["seeds"])) if isinstance(cfg["seeds"], int) else list(cfg["seeds"])
-    jobs = [(data, dict(network), cfg, batches[r], s, cfg["device"]) for r in ("sb", "lb") for s in seeds]
+    jobs = [(data, dict(network), cfg, batches[r], s, cfg["device"],
+             _checkpoint(checkpoints, f"{r}_seed{s}", network, cfg, batches[r], s))
+            for r in ("sb", "lb") for s in seeds]
     workers = resolve_workers(cfg["workers"], len(jobs), pick_device(cfg["device"]))
     out = map_jobs(train_network, jobs, workers, desc="SB/LB random starts")
     return {"sb": out[: len(seeds)], "lb": out[len(seeds) :], "batch_sizes": batches}
@@ -374,7 +426,8 @@ def parametric_plot(runs: dict, data: dict, network: dict, cfg: dict) -> tuple[p
     return table, fig
 
 
-def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict, runs: dict) -> tuple[pd.DataFrame, plt.Figure]:
+def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict, runs: dict,
+                     checkpoints: Checkpoints | None = None) -> tuple[pd.DataFrame, plt.Figure]:
     """Test accuracy against batch size, same stopping rule, one random start per size.  A size
     the SB/LB training already ran at the sweep's seed and epoch bound is taken from ``runs``
     (training is deterministic given the seed, so retraining it would repeat the same numbers);
@@ -391,7 +444,8 @@ def batch_size_sweep(data: dict, network: dict, training: dict, cfg: dict, runs:
                 if r["seed"] == cfg["seed"]:
                     done[r["batch_size"]] = (regime, r)
     todo = [b for b in sizes if b not in done]
-    jobs = [(data, dict(network), train, b, cfg["seed"], train["device"]) for b in todo]
+    jobs = [(data, dict(network), train, b, cfg["seed"], train["device"],
+             _checkpoint(checkpoints, f"sweep_batch{b}", network, train, b, cfg["seed"])) for b in todo]
     workers = resolve_workers(train["workers"], len(jobs), pick_device(train["device"]))
     trained = dict(zip(todo, map_jobs(train_network, jobs, workers, desc="batch-size sweep")))
     table = pd.DataFrame([

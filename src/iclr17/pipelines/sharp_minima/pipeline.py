@@ -17,10 +17,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             _n(nodes.assemble_mnist, [f"{s}.raw_mnist", f"params:{s}.data.expected"], [f"{s}.mnist", f"{s}.mnist_stats"],
                "assemble_mnist", "data_prep"),
-            _n(nodes.train_regimes, [f"{s}.mnist", f"params:{s}.network", f"params:{s}.training"], f"{s}.runs",
-               "train_sb_lb", "training"),
+            _n(nodes.train_regimes, [f"{s}.mnist", f"params:{s}.network", f"params:{s}.training", f"{s}.checkpoints"],
+               f"{s}.runs", "train_sb_lb", "training"),
             _n(nodes.batch_size_sweep, [f"{s}.mnist", f"params:{s}.network", f"params:{s}.training", f"params:{s}.batch_sweep",
-                                        f"{s}.runs"],
+                                        f"{s}.runs", f"{s}.checkpoints"],
                [f"{s}.batch_sweep_table", f"{s}.batch_sweep_plot"], "batch_size_sweep", "training"),
             _n(nodes.accuracy_table, [f"{s}.runs", f"params:{s}.network"], f"{s}.accuracy_table", "accuracy_table",
                "evaluation"),
@@ -40,7 +40,8 @@ def create_cifar_pipeline(**kwargs) -> Pipeline:
         [
             _n(nodes.assemble_cifar10, [f"{s}.raw_cifar10", f"params:{s}.cifar.expected"], [f"{s}.cifar10", f"{s}.cifar10_stats"],
                "assemble_cifar10", "data_prep"),
-            _n(nodes.train_regimes, [f"{s}.cifar10", f"params:{s}.cifar.network", f"params:{s}.cifar.training"],
+            _n(nodes.train_regimes, [f"{s}.cifar10", f"params:{s}.cifar.network", f"params:{s}.cifar.training",
+                                     f"{s}.cifar_checkpoints"],
                f"{s}.cifar_runs", "train_c1_sb_lb", "training"),
             _n(nodes.accuracy_table, [f"{s}.cifar_runs", f"params:{s}.cifar.network"], f"{s}.cifar_accuracy_table",
                "c1_accuracy_table", "evaluation"),
