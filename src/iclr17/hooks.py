@@ -1,5 +1,6 @@
-"""Project hooks: a run stopped by Ctrl-C or SIGTERM ends cleanly; a run of one namespace of a
-paper (one variant) is an MLflow run named after it."""
+"""Project hooks: parameters are checked before anything runs; a run stopped by Ctrl-C or
+SIGTERM ends cleanly; a run of one namespace of a paper (one variant) is an MLflow run named after
+it."""
 
 from __future__ import annotations
 
@@ -100,3 +101,18 @@ class NamespaceRerunCommand:
         if namespaces and run is not None:
             command = mlflow.get_run(run.info.run_id).data.tags.get("kedro_command", "kedro run")
             mlflow.set_tag("kedro_command", f"{command} --namespaces={','.join(namespaces)}")
+
+
+class ValidateParameters:
+    """Checks the parameter blocks a pipeline reads against their schemas (PARAMETER_SCHEMAS in
+    pipeline_registry) before any node runs, and before kedro-mlflow opens a run: a bad key or
+    value stops the run at once, naming the full key, what was expected and what was given."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from iclr17.common.schema import validate_parameters
+        from iclr17.pipeline_registry import PARAMETER_SCHEMAS
+
+        blocks = {name.removeprefix("params:").split(".")[0] for node in pipeline.nodes for name in node.inputs
+                  if name.startswith("params:")}
+        validate_parameters(catalog.load("parameters"), PARAMETER_SCHEMAS, blocks)

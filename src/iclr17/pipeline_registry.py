@@ -3,13 +3,25 @@ lacks (``gcn_pubmed``, ``sharp_minima_cifar``), ``__default__`` and the report."
 
 from kedro.pipeline import Pipeline
 
+from iclr17.common.lm.schema import PTB
 from iclr17.pipelines import gcn, noising, prodlda, report, sharp_minima, tying
+from iclr17.pipelines.gcn.schema import GCN
+from iclr17.pipelines.noising.schema import Noising
+from iclr17.pipelines.prodlda.schema import ProdLDA
+from iclr17.pipelines.report.schema import Report
+from iclr17.pipelines.sharp_minima.schema import SharpMinima
+from iclr17.pipelines.tying.schema import Tying
 
 PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
     "gcn": gcn.create_pipeline,
     "sharp_minima": sharp_minima.create_pipeline,
 }
+
+# The schema of each top-level parameter block: a run checks the blocks its pipeline reads before
+# any node runs (iclr17.hooks.ValidateParameters)
+PARAMETER_SCHEMAS = {"prodlda": ProdLDA, "gcn": GCN, "sharp_minima": SharpMinima, "tying": Tying,
+                     "noising": Noising, "ptb": PTB, "report": Report}
 
 # Papers whose table has variants, each variant a namespace of the paper's pipeline:
 # ``kedro run --pipeline=<paper>`` runs these namespaces in this order, each its own Kedro session

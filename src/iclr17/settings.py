@@ -23,6 +23,6 @@ CONFIG_LOADER_ARGS = {
     },
 }
 
-from iclr17.hooks import NamespaceRerunCommand, NamespaceRunName, StopCleanly  # noqa: E402
+from iclr17.hooks import NamespaceRerunCommand, NamespaceRunName, StopCleanly, ValidateParameters  # noqa: E402
 
-HOOKS = (StopCleanly(), NamespaceRunName(), NamespaceRerunCommand())
+HOOKS = (ValidateParameters(), StopCleanly(), NamespaceRunName(), NamespaceRerunCommand())

@@ -1,0 +1,31 @@
+"""The shape of ``parameters_noising.yml`` (checked before any node runs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt
+
+from iclr17.common.lm.schema import LMModel, LMTraining
+from iclr17.common.schema import Schema
+
+
+class SchemeRun(Schema):
+    scheme: Literal["none", "blank", "unigram", "bigram_kn"]
+    gamma: float = Field(ge=0.0, le=1.0)
+    absolute_discounting: bool
+
+
+class Size(Schema):
+    model: LMModel
+    training: LMTraining
+
+
+class Noising(Schema):
+    size: Literal["small", "medium", "large"]
+    seed: int
+    device: str
+    runs: dict[Literal["none", "blank", "unigram", "bigram_kn"], SchemeRun]
+    sizes: dict[str, Size]
+    final_eval_batch_size: PositiveInt
+    paper: dict[str, Any]
