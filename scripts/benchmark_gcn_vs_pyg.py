@@ -18,18 +18,15 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
+from _project import catalog
 
-from iclr17.common.raw_data import RawFileGroupDataset
 from iclr17.pipelines.gcn import nodes
 from iclr17.pipelines.gcn.model import GCN
 
 
-def load_cora(raw_dir: str):
-    cfg = yaml.safe_load(open("conf/base/catalog_gcn.yml"))["gcn.raw_cora"]
-    cfg = {k: v for k, v in cfg.items() if k not in {"type", "metadata"}}
-    cfg["raw_dir"] = raw_dir
-    return nodes.assemble_planetoid(RawFileGroupDataset(**cfg).load())
+def load_cora():
+    """Cora as the pipeline assembles it, its raw files through the project's catalog."""
+    return nodes.assemble_planetoid(catalog().load("gcn.raw_cora"))
 
 
 def time_epochs(step, epochs: int, warmup: int = 20) -> float:
@@ -47,14 +44,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--raw-dir", default="data/01_raw")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     from torch_geometric.nn import GCNConv
 
-    graph = load_cora(args.raw_dir)
+    graph = load_cora()
     feats = nodes.row_normalize(graph["features"])
     labels = torch.from_numpy(graph["labels"])
     train, val = torch.from_numpy(graph["train"]), torch.from_numpy(graph["val"])

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
+from _project import catalog
 
 from iclr17.pipelines.gcn import nodes
 
@@ -66,11 +65,9 @@ def main() -> None:
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args()
 
-    bootstrap_project(Path.cwd())
-    with KedroSession.create(env=args.env) as session:
-        context = session.load_context()
-        graph = nodes.assemble_planetoid(context.catalog.load(f"gcn.raw_{args.dataset}"))
-        params = dict(context.params["gcn"]["training"])
+    project = catalog(env=args.env)
+    graph = nodes.assemble_planetoid(project.load(f"gcn.raw_{args.dataset}"))
+    params = dict(project.load("params:gcn.training"))
 
     done = pd.read_csv(args.csv) if args.csv is not None and args.csv.exists() else None
     have = set() if done is None else set(done["seed"])

@@ -2,31 +2,31 @@
 and with the statistics re-estimated on the whole training set: separates a lagging running
 average (e.g. Keras's momentum 0.99 with LB's 10 steps per epoch) from the minimum itself.
 
-    python scripts/sharp_minima_recompute_bn.py DATA_ROOT "NETWORK_PARAMS_AS_YAML"
+    python scripts/sharp_minima_recompute_bn.py DATA_ROOT ["NETWORK_PARAMS_AS_YAML"]
 
-DATA_ROOT is the run's data folder (``data`` by default, or the ``data_root`` it was given);
-the network parameters must be the run's, e.g.
+DATA_ROOT is the run's data folder (``data`` by default, or the ``data_root`` it was given); the
+data and runs are read through the catalog.  The network parameters are the catalog's
+(``sharp_minima.network``) unless given, e.g. for a run made with ``--params``:
 "{name: f1, hidden: [512,512,512,512,512], batchnorm: true, init: glorot_uniform, bn_momentum: 0.01, bn_eps: 0.001}"
 (the run must have had batch norm: the project's default F1 has none).
 """
 
 import copy
-import pickle
 import sys
 
 import numpy as np
 import torch
 import yaml
+from _project import catalog
 
 from iclr17.pipelines.sharp_minima.model import build_network
 from iclr17.pipelines.sharp_minima.nodes import evaluate, recompute_training_batchnorm
 
 
-def main(root: str, network: dict) -> None:
-    with open(f"{root}/04_feature/sharp_minima/mnist.pkl", "rb") as f:
-        data = pickle.load(f)
-    with open(f"{root}/06_models/sharp_minima/runs.pkl", "rb") as f:
-        runs = pickle.load(f)
+def main(root: str, network: dict | None) -> None:
+    project = catalog(root)
+    data, runs = project.load("sharp_minima.mnist"), project.load("sharp_minima.runs")
+    network = network or project.load("params:sharp_minima.network")
     for regime in ("sb", "lb"):
         rows = []
         for run in runs[regime]:
@@ -45,7 +45,7 @@ def main(root: str, network: dict) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     torch.set_num_threads(2)
-    main(sys.argv[1], yaml.safe_load(sys.argv[2]))
+    main(sys.argv[1], yaml.safe_load(sys.argv[2]) if len(sys.argv) == 3 else None)

@@ -1,6 +1,5 @@
 """How sharp is the augmented loss's target against the model's own prediction, at each temperature?
-A diagnostic of a ``tying`` checkpoint (``tying_<variant>_part``'s ``<variant>_checkpoint.pkl``):
-for each TAU, on the validation words (the model in eval mode, batch 10, BPTT 35, state carried),
+A diagnostic of a ``tying`` variant's last checkpoint (``tying.<variant>.checkpoints``): for each TAU, on the validation words (the model in eval mode, batch 10, BPTT 35, state carried),
 the mean over tokens of
 
 - the target's mass on the next word itself, y~(w | w) with y~ = softmax(L u / tau), u = L[w];
@@ -10,18 +9,19 @@ the mean over tokens of
 and the vocabulary-wide target statistics of ``augmented_target_stats`` (every word once).  A
 diagnostic, not a test.
 
-    python scripts/tying_al_sharpness.py CHECKPOINT CORPUS TAU [TAU ...]
+    python scripts/tying_al_sharpness.py DATA_ROOT VARIANT TAU [TAU ...]
 
-CORPUS is the prepared PTB (``<data_root>/04_feature/ptb/corpus.pkl``).  Example:
-``python scripts/tying_al_sharpness.py data/06_models/tying/re_checkpoint.pkl data/04_feature/ptb/corpus.pkl 1 1.5 2 3``
+The checkpoint, the prepared PTB and the model's settings come through the catalog of the run's
+data folder.  Example: ``python scripts/tying_al_sharpness.py data re 1 1.5 2 3``
 """
 
 import json
-import pickle
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _project import catalog
 
 from iclr17.common.lm.data import batchify, bptt_windows
 from iclr17.pipelines.tying.augmented_loss import (
@@ -53,19 +53,25 @@ def sharpness(model, ids, taus: list[float], batch_size: int = 10, bptt: int = 3
     return {tau: {k: v / n for k, v in s.items()} for tau, s in sums.items()}
 
 
-def main(checkpoint: str, corpus_path: str, taus: list[float]) -> None:
-    with open(checkpoint, "rb") as f:
-        ckpt = pickle.load(f)
-    with open(corpus_path, "rb") as f:
-        corpus = pickle.load(f)
+def main(root: str, variant: str, taus: list[float]) -> None:
+    project = catalog(root)
+    corpus = project.load("ptb_corpus")
+    checkpoint = Path(project.load(f"tying.{variant}.checkpoints").folder) / "train.pt"
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if project.exists(f"tying.{variant}.record"):  # the finished run's own settings
+        record = project.load(f"tying.{variant}.record")
+        model_cfg, tie = record["model"], record["tie"]
+    else:  # a run still under way: the configuration's
+        model_cfg = project.load("params:tying.sizes")[project.load("params:tying.size")]["model"]
+        tie = project.load("params:tying.variants")[variant]["tie"]
     torch.manual_seed(0)
-    model = build_model(len(corpus["vocab"]), ckpt["run"]["model"], ckpt["run"]["tie"])
-    model.load_state_dict(ckpt["weights"])
+    model = build_model(len(corpus["vocab"]), model_cfg, tie)
+    model.load_state_dict(ckpt["state"]["weights"])
     on_valid = sharpness(model, corpus["valid"], taus)
     for tau in taus:
         stats = augmented_target_stats(model.embedding.weight, tau)
         print(json.dumps({
-            "checkpoint": checkpoint, "epoch": ckpt["epoch"], "tau": tau,
+            "checkpoint": str(checkpoint), "epoch": ckpt["epoch"], "tau": tau,
             **{f"valid_mean_{k}": round(v, 4) for k, v in on_valid[tau].items()},
             "vocab_target_self_prob": round(stats["self_prob"], 4),
             "vocab_target_entropy_fraction_of_uniform": round(stats["entropy_fraction_of_uniform"], 4),

@@ -14,10 +14,10 @@ cross-entropy.  Example: ``... /tmp/re_d02 re 0.044 1 0 1 0.1 1 0.1 2``.
 """
 
 import json
-import pickle
 import sys
 
 import torch
+from _project import catalog
 
 from iclr17.common.lm.train import train_language_model
 from iclr17.common.runtime import seed_everything
@@ -30,12 +30,9 @@ from iclr17.pipelines.tying.nodes import build_model
 
 
 def main(root: str, variant: str, lr: float, epochs: int, settings: list[tuple[float, float]]) -> None:
-    with open(f"{root}/04_feature/ptb/corpus.pkl", "rb") as f:
-        corpus = pickle.load(f)
-    with open(f"{root}/06_models/tying/{variant}_weights.pkl", "rb") as f:
-        weights = pickle.load(f)
-    with open(f"{root}/07_model_output/tying/{variant}_record.json") as f:
-        record = json.load(f)
+    project = catalog(root)
+    corpus = project.load("ptb_corpus")
+    weights, record = project.load(f"tying.{variant}.weights"), project.load(f"tying.{variant}.record")
     # a constant lr: the after_epoch schedule with its decay starting after the last epoch
     training = {**record["training"], "lr": lr, "epochs": epochs,
                 "lr_decay": {"type": "after_epoch", "start_epoch": epochs + 1, "rate": 1.0}}

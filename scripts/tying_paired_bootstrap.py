@@ -13,11 +13,11 @@ how much a second seed would move either run.
 """
 
 import json
-import pickle
 import sys
 
 import numpy as np
 import torch
+from _project import catalog
 
 from iclr17.common.lm.train import token_losses
 from iclr17.pipelines.tying.nodes import build_model
@@ -26,11 +26,9 @@ RESAMPLES, SEED = 2000, 0
 
 
 def load_model(root: str, variant: str, corpus: dict):
-    """A finished run's best weights in its model, and its BPTT."""
-    with open(f"{root}/06_models/tying/{variant}_weights.pkl", "rb") as f:
-        weights = pickle.load(f)
-    with open(f"{root}/07_model_output/tying/{variant}_record.json") as f:
-        record = json.load(f)
+    """A finished run's best weights in its model, and its BPTT (through the catalog)."""
+    project = catalog(root)
+    weights, record = project.load(f"tying.{variant}.weights"), project.load(f"tying.{variant}.record")
     model = build_model(len(corpus["vocab"]), record["model"], record["tie"])
     model.load_state_dict(weights)
     return model, record["training"]["bptt"]
@@ -52,8 +50,7 @@ def word_kinds(corpus: dict, targets: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def main(runs: list[tuple[str, str]]) -> None:
-    with open(f"{runs[0][0]}/04_feature/ptb/corpus.pkl", "rb") as f:
-        corpus = pickle.load(f)
+    corpus = catalog(runs[0][0]).load("ptb_corpus")
     models = [load_model(root, variant, corpus) for root, variant in runs]
     for split in ("valid", "test"):
         targets = np.asarray(corpus[split])[1:]  # the predicted tokens, as token_losses orders them at batch 1

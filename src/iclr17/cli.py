@@ -25,6 +25,7 @@ from kedro.framework.cli.project import run as _kedro_run
 from kedro.framework.cli.utils import _split_params
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.runner import SequentialRunner
 
 # Kedro run options that select part of a pipeline: with one of them a paper runs as Kedro runs it
 SELECTION_OPTIONS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")
@@ -38,7 +39,7 @@ def cli():
 def _session_run(project: Path, env: str | None, params: dict, group: str, namespace: str) -> None:
     click.secho(f"== kedro run --pipeline={group} --namespaces={namespace}", fg="green")
     with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
-        session.run(pipeline_names=[group], namespaces=[namespace])
+        session.run(pipeline_names=[group], namespaces=[namespace], runner=SequentialRunner())
 
 
 def namespace_command(group: str, namespace: str, env: str | None, params: str) -> list[str]:

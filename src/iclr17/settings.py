@@ -4,6 +4,10 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from iclr17 import log_filters
+
+log_filters.install()  # the known third-party warnings, listed in iclr17/log_filters.py
+
 
 def _project_root() -> str:
     """The folder holding pyproject.toml: this file's checkout, else the working directory."""

@@ -29,7 +29,9 @@ def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     values = x.values()
     keep = (torch.rand(values.shape, device=x.device) >= p).to(values.dtype)
-    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values * keep / (1.0 - p), x.shape)
+    # the same structure as x, already checked: no invariant checks in the training loop
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values * keep / (1.0 - p), x.shape,
+                                   check_invariants=False)
 
 
 class ChebyshevBasis:

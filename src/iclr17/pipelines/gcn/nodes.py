@@ -198,6 +198,7 @@ def to_torch_sparse(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
         torch.from_numpy(csr.data),
         size=csr.shape,
         device=device,
+        check_invariants=True,  # checked once here (cheap), not left implicitly off
     )
 
 

@@ -242,10 +242,11 @@ def _sparse_to_tensor(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
 
 
 def train_avitm(
-    bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str, workers: int | str = "auto",
+    bow: dict, n_topics: int, seeds: list[int], model_params: dict, device_name: str, workers="auto",
     checkpoints: Checkpoints | None = None,
 ) -> dict:
-    """Train one AVITM model per seed (seeds in parallel worker processes on the CPU), each
+    """Train one AVITM model per seed (seeds in parallel worker processes on the CPU: ``workers``
+    a count or "auto"; not annotated, as Kedro warns about a union on a ``params:`` input), each
     checkpointed every epoch in ``checkpoints`` (``seed<N>``) and resumed from its last one.
 
     Returns per seed the weights, the K x V topic-word matrix, per-epoch losses, the device and
