@@ -43,7 +43,7 @@ class Sharpness(Schema):
     epsilons: list[PositiveFloat]
     subspace_dim: PositiveInt
     maxiter: PositiveInt
-    n_samples: PositiveInt
+    n_samples: PositiveInt | None = None  # None: every training point
     batch_size: PositiveInt
     workers: PositiveInt | Literal["auto"]
 
