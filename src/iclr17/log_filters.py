@@ -1,5 +1,6 @@
 """The third-party warnings a run's console does not show, in one place: :func:`install` (run
-when the project's settings load) puts :class:`ThirdPartyNoise` on the loggers that emit them.
+when the project's settings load, and in each worker process) puts :class:`ThirdPartyNoise` on the
+loggers that emit them.
 Each is listed with why it is noise here; the project's own warnings, and any other, still show.
 (Kedro's logging config allows no project filter or handler classes without an environment
 variable, so it is done here, on the loggers, which a logging reconfiguration keeps.)"""
@@ -7,7 +8,8 @@ variable, so it is done here, on the loggers, which a logging reconfiguration ke
 from __future__ import annotations
 
 import logging
-
+import re
+import warnings
 
 # (a piece of the message, why it is dropped)
 KNOWN = (
@@ -36,7 +38,10 @@ class ThirdPartyNoise(logging.Filter):
 
 
 def install() -> None:
-    """Put the filter on ``LOGGERS`` (once)."""
+    """Put the filter on ``LOGGERS`` (once), and ignore the warnings of ``KNOWN`` where they are
+    not logged (a worker process prints its own)."""
+    for piece, _ in KNOWN:
+        warnings.filterwarnings("ignore", message=f".*{re.escape(piece)}")
     for name in LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, ThirdPartyNoise) for f in logger.filters):

@@ -27,6 +27,11 @@ CONFIG_LOADER_ARGS = {
     },
 }
 
-from iclr17.hooks import NamespaceRerunCommand, NamespaceRunName, StopCleanly, ValidateParameters  # noqa: E402
+from iclr17.hooks import (  # noqa: E402
+    NamespaceRerunCommand,
+    NamespaceRunName,
+    StopCleanly,
+    ValidateParameters,
+)
 
 HOOKS = (ValidateParameters(), StopCleanly(), NamespaceRunName(), NamespaceRerunCommand())

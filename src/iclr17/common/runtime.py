@@ -130,8 +130,11 @@ def _die_with_parent() -> None:
 
 
 def _single_threaded() -> None:
+    from iclr17 import log_filters
+
     _die_with_parent()
     torch.set_num_threads(1)
+    log_filters.install()  # a worker prints its warnings itself, past the parent's logging
 
 
 def owned(obj, device: str | torch.device | None = None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
@@ -45,3 +45,13 @@ class LMTraining(Schema):
     eval_batch_size: PositiveInt
     matmul_precision: Literal["highest", "high", "medium"] | None = None
 
+
+
+class LMPaper(Schema):
+    """The keys every language-model paper's block has (``tying``, ``noising``)."""
+
+    size: Literal["small", "medium", "large"]
+    seed: int
+    device: str
+    final_eval_batch_size: PositiveInt
+    paper: dict[str, Any]  # the paper's table

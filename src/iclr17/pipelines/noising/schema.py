@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from iclr17.common.lm.schema import LMModel, LMTraining
+from iclr17.common.lm.schema import LMModel, LMPaper, LMTraining
 from iclr17.common.schema import Schema
 
 
@@ -21,11 +21,6 @@ class Size(Schema):
     training: LMTraining
 
 
-class Noising(Schema):
-    size: Literal["small", "medium", "large"]
-    seed: int
-    device: str
+class Noising(LMPaper):
     runs: dict[Literal["none", "blank", "unigram", "bigram_kn"], SchemeRun]
     sizes: dict[str, Size]
-    final_eval_batch_size: PositiveInt
-    paper: dict[str, Any]

@@ -20,7 +20,12 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from iclr17.common.checkpoint import Checkpoint, Checkpoints, random_state, set_random_state
+from iclr17.common.checkpoint import (
+    Checkpoint,
+    Checkpoints,
+    random_state,
+    set_random_state,
+)
 from iclr17.common.config import check_keys
 from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (

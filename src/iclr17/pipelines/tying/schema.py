@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
-from iclr17.common.lm.schema import LMModel, LMTraining
+from iclr17.common.lm.schema import LMModel, LMPaper, LMTraining
 from iclr17.common.schema import Schema
 
 
@@ -42,11 +42,6 @@ class Size(Schema):
     training: LMTraining
 
 
-class Tying(Schema):
-    size: Literal["small", "medium", "large"]
-    seed: int
-    device: str
+class Tying(LMPaper):
     variants: dict[Literal["baseline", "al", "re", "real"], Variant]
     sizes: dict[str, Size]
-    final_eval_batch_size: PositiveInt
-    paper: dict[str, Any]  # Table 1's numbers
