@@ -1,11 +1,21 @@
 """The pipelines this project registers: one per paper, the papers' variants whose data the mirror
-lacks (``gcn_pubmed``, ``sharp_minima_cifar``), ``__default__`` and the report."""
+lacks (``gcn_pubmed``, ``sharp_minima_cifar``, ``meta_lstm_miniimagenet``), ``__default__`` and the
+report."""
 
 from kedro.pipeline import Pipeline
 
 from iclr17.common.lm.schema import PTB
-from iclr17.pipelines import gcn, noising, prodlda, report, sharp_minima, tying
+from iclr17.pipelines import (
+    gcn,
+    meta_lstm,
+    noising,
+    prodlda,
+    report,
+    sharp_minima,
+    tying,
+)
 from iclr17.pipelines.gcn.schema import GCN
+from iclr17.pipelines.meta_lstm.schema import MetaLSTM
 from iclr17.pipelines.noising.schema import Noising
 from iclr17.pipelines.prodlda.schema import ProdLDA
 from iclr17.pipelines.report.schema import Report
@@ -16,12 +26,13 @@ PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
     "gcn": gcn.create_pipeline,
     "sharp_minima": sharp_minima.create_pipeline,
+    "meta_lstm": meta_lstm.create_pipeline,
 }
 
 # The schema of each top-level parameter block: a run checks the blocks its pipeline reads before
 # any node runs (iclr17.hooks.ValidateParameters)
 PARAMETER_SCHEMAS = {"prodlda": ProdLDA, "gcn": GCN, "sharp_minima": SharpMinima, "tying": Tying,
-                     "noising": Noising, "ptb": PTB, "report": Report}
+                     "noising": Noising, "ptb": PTB, "report": Report, "meta_lstm": MetaLSTM}
 
 # Papers whose table has variants, each variant a namespace of the paper's pipeline:
 # ``kedro run --pipeline=<paper>`` runs these namespaces in this order, each its own Kedro session
@@ -46,6 +57,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["gcn_pubmed"] = gcn.create_pipeline(datasets=("pubmed",))
     # C1 needs CIFAR-10, which the mirror lacks: like gcn_pubmed, not in __default__
     pipelines["sharp_minima_cifar"] = sharp_minima.create_cifar_pipeline()
+    # mini-ImageNet's images cannot be had here: for users who supply them, not in __default__
+    pipelines["meta_lstm_miniimagenet"] = meta_lstm.create_pipeline(dataset="miniimagenet")
     # one MLflow run per variant (their metrics share names), so not summed into __default__
     pipelines["tying"] = tying.create_pipeline()
     pipelines["noising"] = noising.create_pipeline()

@@ -79,8 +79,16 @@ def _read_idx_gz(path: Path) -> Any:
     return data.reshape(dims)
 
 
+def _read_npz(path: Path) -> dict:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as archive:  # arrays only: no pickled objects
+        return {name: archive[name] for name in archive.files}
+
+
 READERS: dict[str, Callable[[Path], Any]] = {
     "idx_gz": _read_idx_gz,
+    "npz": _read_npz,
     "path": lambda path: path,
     "bytes": lambda path: path.read_bytes(),
     "text": lambda path: path.read_text(encoding="utf-8"),
