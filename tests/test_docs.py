@@ -33,3 +33,11 @@ def test_readme_links_land_on_a_results_section_or_a_file():
         assert (ROOT / target).exists(), target
         if anchor:
             assert f'<a id="{anchor}"></a>' in (ROOT / target).read_text(), anchor
+
+
+def test_no_run_output_is_committed():
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.split()
+    data = [f for f in files if f.startswith("data/0") and not f.endswith(".gitkeep")]
+    assert not data and not [f for f in files if "mlruns/" in f or f.endswith((".pt", ".pkl", ".db"))]

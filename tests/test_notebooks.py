@@ -12,7 +12,8 @@ from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # the pipeline (or variant group) whose outputs each notebook reads
-NEEDS = {"prodlda": "prodlda", "gcn": "gcn", "tying": "tying", "noising": "noising", "sharp_minima": "sharp_minima"}
+NEEDS = {"prodlda": "prodlda", "gcn": "gcn", "tying": "tying", "noising": "noising", "sharp_minima": "sharp_minima",
+         "meta_lstm": "meta_lstm"}
 
 
 def test_every_landed_pipeline_has_a_notebook():
