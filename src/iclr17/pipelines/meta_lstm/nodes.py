@@ -12,7 +12,6 @@ evaluation  accuracy with a 95 % interval over the test episodes for every (mode
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from iclr17.common.checkpoint import (
+    Checkpoint,
     Checkpoints,
     random_state,
     set_random_state,
@@ -43,7 +43,6 @@ from iclr17.pipelines.meta_lstm.model import (
     MetaLearner,
 )
 
-log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 # ----------------------------------------------------------------------------------------------
@@ -164,6 +163,31 @@ def evaluate_meta_learner(meta: MetaLearner, learner: Learner, images, episodes:
     return np.asarray(accs)
 
 
+def _resume(checkpoint: Checkpoint | None, net, opt, rng: np.random.Generator, progress: dict) -> dict:
+    """Load an episodic run's last saved block into ``net``, ``opt`` and the generators; its
+    progress (history, best block), or ``progress`` when there is none."""
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is None:
+        return progress
+    net.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    set_random_state(saved["random"])
+    rng.bit_generator.state = saved["rng"]
+    return saved["progress"]
+
+
+def _end_block(progress: dict, entry: dict, net, opt, rng: np.random.Generator, checkpoint: Checkpoint | None) -> None:
+    """Record a block of episodes (``entry`` with its ``val_acc``), keep the weights of the best
+    validation block, and save the whole state."""
+    progress["history"].append(entry)
+    if entry["val_acc"] > progress["best"]:
+        progress["best"], progress["best_state"] = entry["val_acc"], {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if checkpoint is not None:
+        checkpoint.save(len(progress["history"]), {"model": net.state_dict(), "optimizer": opt.state_dict(),
+                                                   "random": random_state(), "rng": rng.bit_generator.state,
+                                                   "progress": progress})
+
+
 def _identity(shot: int, episodes: dict, model: dict, cfg: dict, seed: int) -> dict:
     return {"shot": shot, "episodes": dict(episodes), "model": dict(model), "training": dict(cfg), "seed": seed}
 
@@ -183,14 +207,8 @@ def train_meta_learner(shot: int, data: dict, fixed: dict, episodes: dict, model
     inner = {"epochs": cfg["inner_epochs"], "batch_size": cfg["inner_batch"]}
     checkpoint = checkpoints.run(f"meta_lstm_{shot}shot", _identity(shot, episodes, model, training, seed)) \
         if checkpoints is not None else None
-    progress = {"history": [], "best": -1.0, "best_state": None, "seconds": 0.0, "learner_seconds": 0.0}
-    saved = checkpoint.load() if checkpoint is not None else None
-    if saved is not None:
-        meta.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        set_random_state(saved["random"])
-        rng.bit_generator.state = saved["rng"]
-        progress = saved["progress"]
+    progress = _resume(checkpoint, meta, opt, rng, {"history": [], "best": -1.0, "best_state": None, "seconds": 0.0,
+                                                    "learner_seconds": 0.0})
     block, total = training["validate_every"], cfg["episodes"]
     done = len(progress["history"]) * block
     clock, images = LearnerClock(), torch.from_numpy(data["train"])
@@ -215,15 +233,10 @@ def train_meta_learner(shot: int, data: dict, fixed: dict, episodes: dict, model
         val = evaluate_meta_learner(meta, learner, data["val"], fixed[f"val_{shot}shot"], inner, dev)
         progress["seconds"] += seconds
         progress["learner_seconds"] += clock.seconds
-        progress["history"].append({"episode": done, "train_loss": float(np.mean(losses)), "val_acc": float(val.mean()),
-                                    "episodes_per_s": len(losses) / seconds, "learner_share": clock.seconds / seconds})
         bar.set_postfix(val=f"{val.mean():.1f}")
-        if val.mean() > progress["best"]:
-            progress["best"], progress["best_state"] = float(val.mean()), {k: v.detach().clone() for k, v in meta.state_dict().items()}
-        if checkpoint is not None:
-            checkpoint.save(len(progress["history"]), {"model": meta.state_dict(), "optimizer": opt.state_dict(),
-                                                       "random": random_state(), "rng": rng.bit_generator.state,
-                                                       "progress": progress})
+        _end_block(progress, {"episode": done, "train_loss": float(np.mean(losses)), "val_acc": float(val.mean()),
+                              "episodes_per_s": len(losses) / seconds, "learner_share": clock.seconds / seconds},
+                   meta, opt, rng, checkpoint)
     bar.close()
     return {"model": "meta_lstm", "shot": shot, "state": progress["best_state"], "history": progress["history"],
             "best_val_acc": progress["best"], "episodes": done, "train_seconds": progress["seconds"],
@@ -355,14 +368,7 @@ def train_matching_network(shot: int, fce: bool, data: dict, fixed: dict, episod
     name = f"matching{'_fce' if fce else ''}_{shot}shot"
     checkpoint = checkpoints.run(name, {"shot": shot, "fce": fce, "episodes": dict(episodes), "matching": dict(matching),
                                         "seed": seed}) if checkpoints is not None else None
-    progress = {"history": [], "best": -1.0, "best_state": None, "seconds": 0.0}
-    saved = checkpoint.load() if checkpoint is not None else None
-    if saved is not None:
-        net.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        set_random_state(saved["random"])
-        rng.bit_generator.state = saved["rng"]
-        progress = saved["progress"]
+    progress = _resume(checkpoint, net, opt, rng, {"history": [], "best": -1.0, "best_state": None, "seconds": 0.0})
     block, total = matching["validate_every"], matching["episodes"]
     done = len(progress["history"]) * block
     bar = tqdm(total=total, initial=done, desc=name, mininterval=5.0)
@@ -383,14 +389,8 @@ def train_matching_network(shot: int, fce: bool, data: dict, fixed: dict, episod
         seconds = time.perf_counter() - start
         val = matching_accuracy(net, data["val"], fixed[f"val_{shot}shot"], dev)
         progress["seconds"] += seconds
-        progress["history"].append({"episode": done, "train_loss": float(np.mean(losses)), "val_acc": float(val.mean()),
-                                    "episodes_per_s": len(losses) / seconds})
-        if val.mean() > progress["best"]:
-            progress["best"], progress["best_state"] = float(val.mean()), {k: v.detach().clone() for k, v in net.state_dict().items()}
-        if checkpoint is not None:
-            checkpoint.save(len(progress["history"]), {"model": net.state_dict(), "optimizer": opt.state_dict(),
-                                                       "random": random_state(), "rng": rng.bit_generator.state,
-                                                       "progress": progress})
+        _end_block(progress, {"episode": done, "train_loss": float(np.mean(losses)), "val_acc": float(val.mean()),
+                              "episodes_per_s": len(losses) / seconds}, net, opt, rng, checkpoint)
     bar.close()
     return {"model": "matching_fce" if fce else "matching", "shot": shot, "state": progress["best_state"],
             "history": progress["history"], "best_val_acc": progress["best"], "filters": matching["filters"],
