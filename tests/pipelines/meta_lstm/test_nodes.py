@@ -182,3 +182,10 @@ def test_meta_training_stopped_after_a_block_resumes_to_the_uninterrupted_result
     timeless = [[{k: h[k] for k in ("episode", "train_loss", "val_acc")} for h in r["history"]] for r in (resumed, straight)]
     assert timeless[0] == timeless[1] and len(timeless[0]) == 3
     assert all(torch.equal(resumed["state"][k], v) for k, v in straight["state"].items())
+
+    # a longer budget goes on from the finished run's last block, as one longer run would
+    longer = {**training, "1shot": {**training["1shot"], "episodes": 8}}
+    extended = nodes.train_meta_learner(1, data, fixed, episodes, model, longer, 0, "cpu", Checkpoints(str(tmp_path)))
+    reference = nodes.train_meta_learner(1, data, fixed, episodes, model, longer, 0, "cpu")
+    assert [h["val_acc"] for h in extended["history"]] == [h["val_acc"] for h in reference["history"]]
+    assert [h["train_loss"] for h in extended["history"]] == [h["train_loss"] for h in reference["history"]]

@@ -188,8 +188,14 @@ def _end_block(progress: dict, entry: dict, net, opt, rng: np.random.Generator, 
                                                    "progress": progress})
 
 
+def _without_budget(cfg: dict) -> dict:
+    """A training configuration without its episode budget: a checkpoint of a shorter run is the
+    start of a longer one (``--params meta_lstm.training.1shot.episodes=20000`` goes on from it)."""
+    return {k: _without_budget(v) if isinstance(v, dict) else v for k, v in cfg.items() if k != "episodes"}
+
+
 def _identity(shot: int, episodes: dict, model: dict, cfg: dict, seed: int) -> dict:
-    return {"shot": shot, "episodes": dict(episodes), "model": dict(model), "training": dict(cfg), "seed": seed}
+    return {"shot": shot, "episodes": dict(episodes), "model": dict(model), "training": _without_budget(cfg), "seed": seed}
 
 
 def train_meta_learner(shot: int, data: dict, fixed: dict, episodes: dict, model: dict, training: dict, seed: int,
@@ -366,8 +372,8 @@ def train_matching_network(shot: int, fce: bool, data: dict, fixed: dict, episod
     opt = torch.optim.Adam(net.parameters(), lr=matching["lr"])
     rng = np.random.default_rng(seed)
     name = f"matching{'_fce' if fce else ''}_{shot}shot"
-    checkpoint = checkpoints.run(name, {"shot": shot, "fce": fce, "episodes": dict(episodes), "matching": dict(matching),
-                                        "seed": seed}) if checkpoints is not None else None
+    checkpoint = checkpoints.run(name, {"shot": shot, "fce": fce, "episodes": dict(episodes),
+                                        "matching": _without_budget(matching), "seed": seed}) if checkpoints is not None else None
     progress = _resume(checkpoint, net, opt, rng, {"history": [], "best": -1.0, "best_state": None, "seconds": 0.0})
     block, total = matching["validate_every"], matching["episodes"]
     done = len(progress["history"]) * block
