@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,28 @@ def random_lm_corpus(vocab_size: int, train_tokens: int, eval_tokens: int) -> di
 def toy_lm_corpus():
     """A random 20-type corpus for language-model node tests."""
     return random_lm_corpus(20, 400, 100)
+
+
+class StoppedAfterSave(Exception):
+    """Raised by :func:`stop_after_save`: as if the process were killed right after a checkpoint."""
+
+
+@contextmanager
+def stop_after_save(epoch: int):
+    """Inside the block, ``Checkpoint.save`` raises :class:`StoppedAfterSave` just after writing
+    the state of ``epoch``; the block must end that way."""
+    from iclr17.common.checkpoint import Checkpoint
+
+    save = Checkpoint.save
+
+    def save_then_stop(self, saved_epoch, state, keep=False):
+        save(self, saved_epoch, state, keep)
+        if saved_epoch == epoch:
+            raise StoppedAfterSave
+
+    Checkpoint.save = save_then_stop
+    try:
+        with pytest.raises(StoppedAfterSave):
+            yield
+    finally:
+        Checkpoint.save = save

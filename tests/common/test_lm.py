@@ -38,6 +38,7 @@ from iclr17.pipelines.tying.augmented_loss import (
     augmented_target_stats,
     language_model_loss,
 )
+from tests.conftest import stop_after_save
 
 PTB = {
     "train": ("c4c6455d85f60640431f7bc738d51265ba2d55dcce10e8906322d6f9e3dcca81", 929_589, 42_068),
@@ -562,11 +563,7 @@ def _same_history(a: list[dict], b: list[dict]) -> bool:
         [{k: v for k, v in h.items() if k not in timing} for h in b]
 
 
-class _Killed(Exception):
-    pass
-
-
-def test_a_run_stopped_after_an_epoch_resumes_to_the_run_in_one_go(tmp_path, monkeypatch):
+def test_a_run_stopped_after_an_epoch_resumes_to_the_run_in_one_go(tmp_path):
     """The loop saves after every epoch; stopped after epoch 2 (dropout on, so the random state
     matters) and run again, it ends with the weights and history of the uninterrupted run."""
     corpus, cpu = _toy_corpus(), torch.device("cpu")
@@ -575,19 +572,10 @@ def test_a_run_stopped_after_an_epoch_resumes_to_the_run_in_one_go(tmp_path, mon
     straight, straight_history, run = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al)
     assert run["resumed_after_epoch"] is None
     checkpoint = Checkpoints(str(tmp_path)).run("lm", {"cfg": cfg, "seed": 0})
-    real_save = type(checkpoint).save
-
-    def save_then_stop(self, epoch, state, keep=False):
-        real_save(self, epoch, state, keep)
-        if epoch == 2:
-            raise _Killed
-
-    monkeypatch.setattr(type(checkpoint), "save", save_then_stop)
     torch.manual_seed(0)
-    with pytest.raises(_Killed):
+    with stop_after_save(2):
         train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al, checkpoint=checkpoint,
                              keep_epochs=[1])
-    monkeypatch.setattr(type(checkpoint), "save", real_save)
     assert checkpoint.load()["epoch"] == 2 and checkpoint.load_kept(1)["epoch"] == 1
     torch.manual_seed(123)  # another initialisation and random state: the checkpoint replaces both
     resumed, resumed_history, run = train_language_model(LSTMLanguageModel(12, 16, dropout=0.3), corpus, cfg, cpu, al,

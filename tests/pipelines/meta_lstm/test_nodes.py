@@ -19,6 +19,10 @@ from iclr17.pipelines.meta_lstm.model import (
     preprocess,
 )
 
+# a learner and meta-learner small enough for a test
+TINY_MODEL = {"filters": 4, "bn_eps": 1e-3, "hidden": 4, "preprocess_p": 10.0, "forget_bias": [4, 5],
+              "input_bias": [-5, -4]}
+
 
 def test_episodes_have_distinct_classes_and_images_and_are_fixed_by_their_seed():
     classes, items = sample_episodes(30, 20, 50, 5, 5, 15, seed=3)
@@ -135,7 +139,7 @@ def test_the_miniimagenet_path_end_to_end_on_generated_jpegs(tmp_path):
     assert data["name"].startswith("mini-ImageNet 84x84")
     episodes = {"ways": 3, "queries": 3, "val_episodes": 2, "test_episodes": 3, "seed": 0}
     fixed = nodes.fixed_episodes((1,), data, episodes)
-    model = {"filters": 4, "bn_eps": 1e-3, "hidden": 4, "preprocess_p": 10.0, "forget_bias": [4, 5], "input_bias": [-5, -4]}
+    model = TINY_MODEL
     training = {"lr": 1e-3, "clip_norm": 0.25, "validate_every": 2,
                 "1shot": {"episodes": 2, "inner_epochs": 1, "inner_batch": 3, "bn_momentum": 0.9}}
     run = nodes.train_meta_learner(1, data, fixed, episodes, model, training, 0, "cpu")
@@ -152,32 +156,20 @@ def test_interval_is_196_standard_errors():
     assert r["mean"] == 92.5 and math.isclose(r["ci95"], 1.96 * np.std([90, 100, 95, 85], ddof=1) / 2)
 
 
-class _Stop(Exception):
-    pass
-
-
-def test_meta_training_stopped_after_a_block_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    from iclr17.common.checkpoint import Checkpoint, Checkpoints
+def test_meta_training_stopped_after_a_block_resumes_to_the_uninterrupted_result(tmp_path):
+    from iclr17.common.checkpoint import Checkpoints
+    from tests.conftest import stop_after_save
 
     rng = np.random.default_rng(0)
     data = {s: rng.integers(0, 255, (6, 8, 16, 16), dtype=np.uint8) for s in ("train", "val", "test")}
     episodes = {"ways": 3, "queries": 2, "val_episodes": 2, "test_episodes": 2, "seed": 0}
     fixed = nodes.fixed_episodes((1,), data, episodes)
-    model = {"filters": 4, "bn_eps": 1e-3, "hidden": 4, "preprocess_p": 10.0, "forget_bias": [4, 5], "input_bias": [-5, -4]}
+    model = TINY_MODEL
     training = {"lr": 1e-2, "clip_norm": 0.25, "validate_every": 2,
                 "1shot": {"episodes": 6, "inner_epochs": 2, "inner_batch": 3, "bn_momentum": 0.9}}
     straight = nodes.train_meta_learner(1, data, fixed, episodes, model, training, 0, "cpu")
-    save = Checkpoint.save
-
-    def save_then_stop(self, epoch, state, keep=False):
-        save(self, epoch, state, keep)
-        if epoch == 1:
-            raise _Stop
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
-    with pytest.raises(_Stop):
+    with stop_after_save(1):
         nodes.train_meta_learner(1, data, fixed, episodes, model, training, 0, "cpu", Checkpoints(str(tmp_path)))
-    monkeypatch.setattr(Checkpoint, "save", save)
     resumed = nodes.train_meta_learner(1, data, fixed, episodes, model, training, 0, "cpu", Checkpoints(str(tmp_path)))
     timeless = [[{k: h[k] for k in ("episode", "train_loss", "val_acc")} for h in r["history"]] for r in (resumed, straight)]
     assert timeless[0] == timeless[1] and len(timeless[0]) == 3

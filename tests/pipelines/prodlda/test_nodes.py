@@ -117,24 +117,16 @@ def test_npmi_calibration_against_the_paper_log(mirror):
     assert cal["mean_abs_diff"] <= 0.03
 
 
-def test_a_seed_stopped_after_an_epoch_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
-    from iclr17.common.checkpoint import Checkpoint, Checkpoints
+def test_a_seed_stopped_after_an_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
+    from iclr17.common.checkpoint import Checkpoints
+    from tests.conftest import stop_after_save
 
     rng = np.random.default_rng(0)
     bow = {"train": sp.csr_matrix(rng.poisson(1.0, (40, 12)).astype(np.float32))}
     p = dict(decoder="prodlda", hidden=[8, 8], dropout=0.2, alpha=1.0, lr=0.01, beta1=0.9, epochs=3, batch_size=10)
     straight = nodes.train_avitm(bow, 3, [0], p, "cpu", 1)[0]
-    save = Checkpoint.save
-
-    def save_then_stop(self, epoch, state, keep=False):
-        save(self, epoch, state, keep)
-        if epoch == 1:
-            raise KeyboardInterrupt  # as if stopped after epoch 1's checkpoint
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with stop_after_save(1):
         nodes.train_avitm(bow, 3, [0], p, "cpu", 1, Checkpoints(str(tmp_path)))
-    monkeypatch.setattr(Checkpoint, "save", save)
     resumed = nodes.train_avitm(bow, 3, [0], p, "cpu", 1, Checkpoints(str(tmp_path)))[0]
     assert resumed["resumed_after_epoch"] == 1 and resumed["history"] == straight["history"]
     assert all(torch.equal(resumed["state_dict"][k], v) for k, v in straight["state_dict"].items())

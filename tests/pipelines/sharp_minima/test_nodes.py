@@ -15,7 +15,7 @@ from iclr17.pipelines.sharp_minima.sharpness import (
     sharpness,
     subspace_coordinates,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stop_after_save
 
 CATALOG = yaml.safe_load((ROOT / "conf/base/catalog_sharp_minima.yml").read_text())
 PARAMS = yaml.safe_load((ROOT / "conf/base/parameters_sharp_minima.yml").read_text())["sharp_minima"]
@@ -334,12 +334,8 @@ def test_restore_best_keeps_the_epoch_with_the_lowest_training_loss(mnist):
     assert restored["test_acc"] != last["test_acc"] or restored["train_loss"] != last["train_loss"]
 
 
-class _StopAfter(Exception):
-    pass
-
-
-def test_a_start_stopped_after_an_epoch_resumes_to_the_uninterrupted_result(mnist, tmp_path, monkeypatch):
-    from iclr17.common.checkpoint import Checkpoint, CheckpointMismatch, Checkpoints
+def test_a_start_stopped_after_an_epoch_resumes_to_the_uninterrupted_result(mnist, tmp_path):
+    from iclr17.common.checkpoint import CheckpointMismatch, Checkpoints
 
     data, _ = mnist
     small = {k: v[:600] for k, v in data.items()}
@@ -347,17 +343,8 @@ def test_a_start_stopped_after_an_epoch_resumes_to_the_uninterrupted_result(mnis
                                                      "restore_best": True}
     straight = nodes.train_network(small, net, cfg, 100, 0, "cpu")
     checkpoint = Checkpoints(str(tmp_path)).run("sb_seed0", nodes.training_identity(net, cfg, 100, 0))
-    save = Checkpoint.save
-
-    def save_then_stop(self, epoch, state, keep=False):
-        save(self, epoch, state, keep)
-        if epoch == 2:
-            raise _StopAfter  # as if the process were killed after epoch 2's checkpoint
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
-    with pytest.raises(_StopAfter):
+    with stop_after_save(2):
         nodes.train_network(small, net, cfg, 100, 0, "cpu", checkpoint)
-    monkeypatch.setattr(Checkpoint, "save", save)
     resumed = nodes.train_network(small, net, cfg, 100, 0, "cpu", checkpoint)
     assert resumed["resumed_after_epoch"] == 2 and resumed["epochs"] == straight["epochs"] == 4
     timeless = [[{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]] for r in (resumed, straight)]
