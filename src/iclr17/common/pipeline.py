@@ -1,6 +1,7 @@
 """Helpers every pipeline's DAG uses."""
 
 from collections.abc import Callable
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node
 
@@ -17,3 +18,9 @@ def stage_node_factory(namespace: str) -> Callable[..., Node]:
         return Node(func, inputs, outputs, name=name, tags=[stage], namespace=namespace)
 
     return node
+
+
+def bound(func: Callable, *args) -> Callable:
+    """``func`` with its first arguments bound (a variant, a shot), keeping its name, so one node
+    function serves every variant of a DAG."""
+    return update_wrapper(partial(func, *args), func)

@@ -28,7 +28,7 @@ from iclr17.common.checkpoint import (
     set_random_state,
 )
 from iclr17.common.reporting import final_metrics, row, to_markdown
-from iclr17.common.runtime import describe_device, pick_device, seed_everything
+from iclr17.common.runtime import describe_device, owned, pick_device, seed_everything
 from iclr17.pipelines.meta_lstm.data import (
     episode_tensors,
     miniimagenet_split,
@@ -134,10 +134,14 @@ def learn_episode(meta: MetaLearner, learner: Learner, xs, ys, inner: dict, cloc
     return state["c"], bn
 
 
+def _channels(images: np.ndarray) -> int:
+    """3 for RGB class arrays ``(classes, k, H, W, 3)``, 1 for grey ones."""
+    return 3 if images.ndim == 5 else 1
+
+
 def _learner(data: dict, ways: int, model: dict, bn_momentum: float) -> Learner:
-    sample = data["train"]
-    channels = 3 if sample.ndim == 5 else 1
-    return Learner(channels, sample.shape[2], ways, model["filters"], bn_eps=model["bn_eps"], bn_momentum=bn_momentum)
+    return Learner(_channels(data["train"]), data["train"].shape[2], ways, model["filters"], bn_eps=model["bn_eps"],
+                   bn_momentum=bn_momentum)
 
 
 def _meta_learner(learner: Learner, model: dict, seed: int) -> MetaLearner:
@@ -181,7 +185,7 @@ def _end_block(progress: dict, entry: dict, net, opt, rng: np.random.Generator, 
     validation block, and save the whole state."""
     progress["history"].append(entry)
     if entry["val_acc"] > progress["best"]:
-        progress["best"], progress["best_state"] = entry["val_acc"], {k: v.detach().clone() for k, v in net.state_dict().items()}
+        progress["best"], progress["best_state"] = entry["val_acc"], owned(net.state_dict())
     if checkpoint is not None:
         checkpoint.save(len(progress["history"]), {"model": net.state_dict(), "optimizer": opt.state_dict(),
                                                    "random": random_state(), "rng": rng.bit_generator.state,
@@ -254,10 +258,6 @@ def train_meta_learner(shot: int, data: dict, fixed: dict, episodes: dict, model
 # ----------------------------------------------------------------------------------------------
 # baselines: a network trained on all training classes (nearest neighbour, fine-tune), Matching Networks
 # ----------------------------------------------------------------------------------------------
-
-
-def _channels(images: np.ndarray) -> int:
-    return 3 if images.ndim == 5 else 1
 
 
 def _as_batch(images: np.ndarray) -> torch.Tensor:

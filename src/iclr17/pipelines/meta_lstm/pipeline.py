@@ -3,22 +3,15 @@ LSTM and Matching Networks (without and with full-context embeddings), and once 
 network -> every (model, shot) on the same fixed test episodes -> paper_vs_run.  ``meta_lstm`` runs
 on Omniglot; ``meta_lstm_miniimagenet`` on mini-ImageNet, for users who supply its images."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline
 
-from iclr17.common.pipeline import stage_node_factory
+from iclr17.common.pipeline import bound, stage_node_factory
 
 from . import nodes
 
 SHOTS = (1, 5)  # Table 1's columns; the ways are a parameter (meta_lstm.episodes.ways)
 _n = stage_node_factory("meta_lstm")
 _P = "params:meta_lstm"
-
-
-def _bound(func, *args):
-    """``func`` with its first arguments bound (a node's function keeps its name)."""
-    return update_wrapper(partial(func, *args), func)
 
 
 def _prep(dataset: str) -> list:
@@ -31,7 +24,7 @@ def _prep(dataset: str) -> list:
         prep = _n(nodes.prepare_miniimagenet, ["meta_lstm.raw_miniimagenet_splits", "meta_lstm.miniimagenet_images",
                                                f"{_P}.miniimagenet"], [f"{d}.data", f"{d}.data_stats"],
                   "prepare_miniimagenet", "data_prep")
-    return [prep, _n(_bound(nodes.fixed_episodes, SHOTS), [f"{d}.data", f"{_P}.episodes"], f"{d}.episodes",
+    return [prep, _n(bound(nodes.fixed_episodes, SHOTS), [f"{d}.data", f"{_P}.episodes"], f"{d}.episodes",
                      "fixed_episodes", "data_prep")]
 
 
@@ -40,12 +33,12 @@ def _training(dataset: str) -> list:
     common = [f"{d}.data", f"{d}.episodes", f"{_P}.episodes"]
     out = []
     for k in SHOTS:
-        out.append(_n(_bound(nodes.train_meta_learner, k), [*common, f"{_P}.model", f"{_P}.training", f"{_P}.seed",
+        out.append(_n(bound(nodes.train_meta_learner, k), [*common, f"{_P}.model", f"{_P}.training", f"{_P}.seed",
                                                              f"{_P}.device", f"{d}.checkpoints"],
                       f"{d}.meta_lstm_{k}shot_run", f"train_meta_lstm_{k}shot", "training"))
         for fce in (False, True):
             name = f"matching{'_fce' if fce else ''}_{k}shot"
-            out.append(_n(_bound(nodes.train_matching_network, k, fce), [*common, f"{_P}.matching", f"{_P}.seed",
+            out.append(_n(bound(nodes.train_matching_network, k, fce), [*common, f"{_P}.matching", f"{_P}.seed",
                                                                          f"{_P}.device", f"{d}.checkpoints"],
                           f"{d}.{name}_run", f"train_{name}", "training"))
     out.append(_n(nodes.pretrain_network, [f"{d}.data", f"{_P}.pretrain", f"{_P}.seed", f"{_P}.device",

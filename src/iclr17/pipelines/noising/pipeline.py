@@ -3,12 +3,10 @@
 and ``noising.report``.  ``kedro run --pipeline=noising`` runs each namespace in turn as its own
 Kedro session and MLflow run (``noising_prep``, ``noising_none``, ..., ``noising_report``)."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline
 
 from iclr17.common.lm.pipeline import ptb_data_prep
-from iclr17.common.pipeline import stage_node_factory
+from iclr17.common.pipeline import bound, stage_node_factory
 
 from . import nodes
 
@@ -26,10 +24,9 @@ def scheme_pipeline(run: str) -> Pipeline:
     """One noising scheme in namespace ``noising.<run>``: training, then evaluation."""
     if run not in SCHEME_RUNS:
         raise ValueError(f"run must be one of {SCHEME_RUNS}, got {run!r}")
-    train = update_wrapper(partial(nodes.train_scheme, run), nodes.train_scheme)
     v, n = f"noising.{run}", stage_node_factory(f"noising.{run}")
     return Pipeline([
-        n(train, ["ptb_corpus", "noising.bigram_stats", "params:noising.size", "params:noising.sizes",
+        n(bound(nodes.train_scheme, run), ["ptb_corpus", "noising.bigram_stats", "params:noising.size", "params:noising.sizes",
                   "params:noising.runs", "params:noising.seed", "params:noising.device", f"{v}.checkpoints"],
           [f"{v}.weights", f"{v}.record"], "train", "training"),
         n(nodes.evaluate_scheme, ["ptb_corpus", f"{v}.weights", f"{v}.record",

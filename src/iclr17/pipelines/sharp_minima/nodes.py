@@ -36,6 +36,7 @@ from iclr17.common.reporting import final_metrics, mean_sd, row, to_markdown
 from iclr17.common.runtime import (
     describe_device,
     map_jobs,
+    owned,
     pick_device,
     resolve_workers,
     seed_everything,
@@ -198,7 +199,7 @@ def _update_progress(progress: dict, train_loss: float, model, cfg: dict) -> Non
     if train_loss < progress["lowest"]:
         progress["lowest"], progress["best_epoch"] = train_loss, len(progress["history"])
         if cfg.get("restore_best", False):
-            progress["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            progress["best_state"] = owned(model.state_dict())
     if train_loss < progress["best"] * (1.0 - cfg["min_improvement"]):
         progress["best"], progress["stale"] = train_loss, 0
     else:

@@ -8,22 +8,15 @@ Training checkpoints every epoch (``tying.<variant>.checkpoints``) and resumes f
 +AL and +REAL read their parent's checkpoints too and start from its state at the epoch before the
 augmented loss starts when it is there, so the epochs the two share are trained once."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline
 
 from iclr17.common.lm.pipeline import ptb_data_prep
-from iclr17.common.pipeline import stage_node_factory
+from iclr17.common.pipeline import bound, stage_node_factory
 
 from . import nodes
 
 VARIANTS = ("baseline", "al", "re", "real")  # Table 1's rows
 _PARAMS = ["params:tying.size", "params:tying.sizes", "params:tying.variants", "params:tying.seed", "params:tying.device"]
-
-
-def _bound(func, variant: str):
-    """``func`` with its first argument, the variant, bound (a node's function keeps its name)."""
-    return update_wrapper(partial(func, variant), func)
 
 
 def variant_pipeline(variant: str) -> Pipeline:
@@ -36,7 +29,7 @@ def variant_pipeline(variant: str) -> Pipeline:
     if variant in nodes.PARENTS:
         inputs.append(f"tying.{nodes.PARENTS[variant]}.checkpoints")
     return Pipeline([
-        n(_bound(nodes.train_variant, variant), inputs, [f"{v}.weights", f"{v}.record"], "train", "training"),
+        n(bound(nodes.train_variant, variant), inputs, [f"{v}.weights", f"{v}.record"], "train", "training"),
         n(nodes.evaluate_variant, ["ptb_corpus", f"{v}.weights", f"{v}.record", "params:tying.final_eval_batch_size",
                                    "params:tying.device"], f"{v}.results", "evaluate", "evaluation"),
         n(nodes.variant_summary, [f"{v}.results", f"{v}.record", "params:tying.paper"],
