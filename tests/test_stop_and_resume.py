@@ -53,7 +53,7 @@ def test_a_stopped_run_is_killed_cleanly_and_resumes_to_the_uninterrupted_result
     assert proc.poll() is None, "the run finished before it could be stopped: raise EPOCHS"
     os.killpg(proc.pid, sig)
     stopped_at = time.monotonic()
-    output, _ = proc.communicate(timeout=60)
+    output = _output_within(proc, 60)
     assert time.monotonic() - stopped_at < 20
     assert proc.returncode != 0, output[-3000:]
     saved = torch.load(checkpoint, weights_only=False)["epoch"]
@@ -94,6 +94,17 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _output_within(proc: subprocess.Popen, seconds: float) -> str:
+    """The stopped process's output once it exits; if it hangs, its group is killed and the test
+    fails with what it printed."""
+    try:
+        return proc.communicate(timeout=seconds)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0]
+        pytest.fail(f"still running {seconds:.0f} s after SIGTERM; its output:\n{output[-3000:]}")
+
+
 def _sharp_minima_command(data_root, tracking_uri) -> list[str]:
     params = (f"data_root={data_root},mlflow_tracking_uri={tracking_uri},sharp_minima.training.max_epochs=6,"
               "sharp_minima.training.patience=6,sharp_minima.training.workers=2")
@@ -120,7 +131,7 @@ def test_sigterm_to_a_run_with_worker_processes_stops_them_and_the_rerun_resumes
     assert proc.poll() is None and workers, "the run finished before it could be stopped"
     proc.send_signal(signal.SIGTERM)  # the parent only: it must stop its workers itself
     stopped_at = time.monotonic()
-    output, _ = proc.communicate(timeout=60)
+    output = _output_within(proc, 60)
     assert time.monotonic() - stopped_at < 20 and proc.returncode == 128 + signal.SIGTERM, output[-3000:]
     time.sleep(1.0)
     assert not any(os.path.exists(f"/proc/{w}") and open(f"/proc/{w}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -144,3 +155,13 @@ def test_sigterm_to_a_run_with_worker_processes_stops_them_and_the_rerun_resumes
             assert [{k: v for k, v in h.items() if k != "seconds"} for h in a["history"]] == \
                    [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
             assert all(torch.equal(a["state"][k], v) for k, v in b["state"].items())
+
+
+def test_a_stop_that_blocks_leaves_after_its_grace_period():
+    """If the orderly stop hangs (a pool's shutdown waiting on killed workers), the process still
+    exits with the stop's code once the grace period is over."""
+    code = "import time; from iclr17 import hooks; hooks._leave_after(0.5, 143); time.sleep(60)"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 143 and time.monotonic() - start < 20
+    assert "leaving without it" in proc.stderr

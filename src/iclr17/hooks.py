@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 
@@ -16,6 +17,24 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+# Seconds an orderly stop may take before the process leaves without it.
+STOP_GRACE_S = 10.0
+
+
+def _leave_after(seconds: float, code: int) -> None:
+    """Exit with ``code`` after ``seconds`` if the process is still here: a process pool's
+    shutdown can wait forever on a pipe its killed workers no longer read."""
+
+    def leave():
+        log.error("the orderly stop took over %.0f s; leaving without it", seconds)
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
+
+
 def _stop(signum, frame) -> None:
     """Mark the active MLflow run KILLED (it keeps what it logged), stop the worker processes and
     exit with 128 + the signal's number.  The last finished epoch is already in its checkpoint."""
@@ -24,8 +43,14 @@ def _stop(signum, frame) -> None:
     name = signal.Signals(signum).name
     for sig in STOP_SIGNALS:  # a second signal while stopping takes the default way out
         signal.signal(sig, signal.SIG_DFL)
-    for child in multiprocessing.active_children():
+    _leave_after(STOP_GRACE_S, 128 + signum)
+    children = multiprocessing.active_children()
+    for child in children:
         child.terminate()
+    for child in children:
+        child.join(timeout=2.0)
+        if child.is_alive():
+            child.kill()
     run = mlflow.active_run()
     if run is not None:
         mlflow.end_run(status="KILLED")

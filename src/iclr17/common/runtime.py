@@ -166,5 +166,11 @@ def map_jobs(func: Callable, jobs: list[tuple], workers: int, desc: str | None =
     bar = partial(tqdm, total=len(jobs), desc=desc, mininterval=2.0, disable=desc is None)
     if workers <= 1 or len(jobs) <= 1:
         return list(bar(func(*job) for job in jobs))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
-        return list(bar(pool.map(partial(_call_owned, func), *zip(*jobs))))
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded)
+    try:
+        results = list(bar(pool.map(partial(_call_owned, func), *zip(*jobs))))
+    except (KeyboardInterrupt, SystemExit):  # a stop (Ctrl-C, SIGTERM): no waiting on the workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
