@@ -148,7 +148,8 @@ def test_the_miniimagenet_path_end_to_end_on_generated_jpegs(tmp_path):
     meta = nodes._meta_learner(learner, model, 0)
     meta.load_state_dict(run["state"])
     accs = nodes.evaluate_meta_learner(meta, learner, data["test"], fixed["test_1shot"], {"epochs": 1, "batch_size": 3}, "cpu")
-    assert accs.shape == (3,) and ((accs >= 0) & (accs <= 100)).all()
+    assert set(accs) == {"official", "query_batch"}
+    assert all(a.shape == (3,) and ((a >= 0) & (a <= 100)).all() for a in accs.values())
 
 
 def test_interval_is_196_standard_errors():

@@ -26,6 +26,8 @@ def test_meta_lstm_runs_end_to_end_and_is_tracked(test_env):
             [r] = [r for r in rows if r["metric"] == f"Omniglot 28x28, Vinyals split 5-way {k}-shot {m} test accuracy"]
             assert r["paper"] is None and 0 <= r["run"] <= 100  # mini-ImageNet's number is not compared
             assert "6 test episodes" in r["note"] and "mini-ImageNet, not comparable" in r["note"]
+        [r] = [r for r in rows if r["metric"].endswith(f"{k}-shot Meta-Learner LSTM, query batch statistics test accuracy")]
+        assert r["paper"] is None and "not the paper's protocol" in r["note"]
     assert [r["paper"] for r in rows if "literature" in r["metric"]] == [98.1, 98.9]
     stats = json.loads((out / "data_stats.json").read_text())
     assert stats["train"] == {"classes": 80, "characters": 20, "images_per_class": 20}
@@ -36,6 +38,7 @@ def test_meta_lstm_runs_end_to_end_and_is_tracked(test_env):
     assert run.data.params["meta_lstm.training.1shot.inner_epochs"] == "2"
     for k in (1, 5):
         assert f"meta_lstm.meta_learner_lstm.{k}shot.test_acc" in run.data.metrics
+        assert f"meta_lstm.meta_learner_lstm_query_batch_statistics.{k}shot.test_acc" in run.data.metrics
         assert 0 < run.data.metrics[f"meta_lstm.meta_learner_lstm.{k}shot.learner_share"] < 1
         curve = client.get_metric_history(run.info.run_id, f"meta_lstm.meta_learner_lstm.{k}shot.val_acc")
         assert [m.step for m in curve] == ([3, 6] if k == 1 else [3])
