@@ -41,3 +41,23 @@ def test_training_lowers_the_bound_and_a_stopped_run_resumes_to_the_uninterrupte
                 for r in (resumed, straight)]
     assert timeless[0] == timeless[1]
     assert all(torch.equal(resumed["state"][k], v) for k, v in straight["state"].items())
+
+
+def test_evaluation_reports_an_is_nll_below_the_negative_elbo_and_draws_the_lossy_grid():
+    data = _data()
+    run = nodes.train_vlae(data, TINY, {**TRAINING, "epochs": 1}, 0, "cpu")
+    evaluation = {"test_images": 4, "samples": 64, "chunk": 32, "batch_size": 4, "grid": 3}
+    r = nodes.evaluate_vlae(run, data, evaluation, 0, "cpu")
+    assert r["images"] == 4 and r["is_nll"] <= r["neg_elbo"] + 1.0 and r["kl"] > 0 and r["binarization"] == "static"
+    assert r == {**nodes.evaluate_vlae(run, data, evaluation, 0, "cpu"), "seconds": r["seconds"]}  # seeded
+    fig = nodes.lossy_figure(run, data, evaluation, 0)
+    assert [a.get_title() for a in fig.axes] == ["test images", "reconstructions", "samples from the prior"]
+
+
+def test_pixel_samples_are_binary_and_follow_the_seed():
+    run = nodes.train_vlae(_data(), {**TINY, "latent": 0}, {**TRAINING, "epochs": 1}, 0, "cpu")
+    model = nodes.trained_model(run)
+    torch.manual_seed(1)
+    a = nodes.sample_pixels(model, None, 2)
+    torch.manual_seed(1)
+    assert torch.equal(a, nodes.sample_pixels(model, None, 2)) and set(a.unique().tolist()) <= {0.0, 1.0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -13,7 +14,12 @@ from tqdm.auto import tqdm
 from iclr17.common.checkpoint import Checkpoints, random_state, set_random_state
 from iclr17.common.runtime import describe_device, owned, pick_device, seed_everything
 from iclr17.pipelines.vlae.data import binarize
-from iclr17.pipelines.vlae.model import VLAE, data_dependent_init, free_bits_kl
+from iclr17.pipelines.vlae.model import (
+    VLAE,
+    data_dependent_init,
+    free_bits_kl,
+    importance_sampled_nll,
+)
 
 PIXELS = 28 * 28
 
@@ -97,3 +103,76 @@ def train_vlae(data: dict, model_cfg: dict, training: dict, seed: int, device: s
                                     "random": random_state(gen), "history": history})
     return {"state": owned(ema.module.state_dict(), "cpu"), "config": dict(model_cfg), "history": history,
             "device": describe_device(dev)}
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+
+
+def trained_model(run: dict, device="cpu") -> VLAE:
+    """The Polyak-averaged model a training run returned."""
+    model = VLAE(**run["config"]).to(device)
+    model.load_state_dict(run["state"])
+    return model.eval()
+
+
+def evaluation_images(data: dict, evaluation: dict, seed: int) -> np.ndarray:
+    """The first ``evaluation.test_images`` test images (all with null), binarised once with a
+    fixed seed where the data are grey (dynamic MNIST's protocol)."""
+    images = data["test"][: evaluation["test_images"]]
+    return images if data["binarization"] == "static" else binarize(images, np.random.default_rng([seed, 10**6]))
+
+
+def evaluate_vlae(run: dict, data: dict, evaluation: dict, seed: int, device: str) -> dict:
+    """Test NLL by importance sampling (``samples`` draws of q(z|x) per image) with the negative
+    ELBO and the KL beside it, nats per image, and the seconds it took."""
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    model, images = trained_model(run, dev), evaluation_images(data, evaluation, seed)
+    start, nll = time.perf_counter(), []
+    for s in tqdm(range(0, len(images), evaluation["batch_size"]), desc="IS-NLL", mininterval=5.0):
+        x = _batch(images, np.arange(s, min(s + evaluation["batch_size"], len(images))), dev)
+        nll.append(importance_sampled_nll(model, x, evaluation["samples"], evaluation["chunk"]).cpu())
+    nll = torch.cat(nll).numpy()
+    bound = elbo(model, images, evaluation["batch_size"], dev)
+    return {"is_nll": float(nll.mean()), "is_nll_sem": float(nll.std(ddof=1) / np.sqrt(len(nll))) if len(nll) > 1 else 0.0,
+            "neg_elbo": bound["neg_elbo"], "kl": bound["kl"], "images": len(images), "samples": evaluation["samples"],
+            "binarization": data["binarization"], "receptive_field": model.decoder.receptive_field(),
+            "seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def sample_pixels(model: VLAE, z: torch.Tensor | None, n: int) -> torch.Tensor:
+    """Draw ``n`` images from p(x|z) pixel by pixel in raster order (z: (n, latent) or None)."""
+    x = torch.zeros(n, 1, 28, 28)
+    h = model.latent_map(z) if z is not None else None
+    for i in range(28 * 28):
+        r, c = divmod(i, 28)
+        x[:, 0, r, c] = torch.bernoulli(torch.sigmoid(model.decoder(x, h)[:, 0, r, c]))
+    return x
+
+
+def lossy_figure(run: dict, data: dict, evaluation: dict, seed: int) -> plt.Figure:
+    """The lossy property, shown: test images, their reconstructions (z the posterior mean, every
+    pixel resampled from p(x|z): global shape kept, local strokes redrawn) and samples from the
+    prior; ``evaluation.grid`` images per row."""
+    torch.manual_seed(seed)
+    model, n = trained_model(run), evaluation["grid"]
+    x = _batch(evaluation_images(data, evaluation, seed), np.arange(n), "cpu")
+    rows = {"test images": x}
+    if model.latent > 0:
+        with torch.no_grad():
+            mean, _ = model.encoder(x)
+            prior_z = model.prior().sample((n,)) if model.prior is not None else torch.randn(n, model.latent)
+        rows["reconstructions"] = sample_pixels(model, mean, n)
+        rows["samples from the prior"] = sample_pixels(model, prior_z, n)
+    else:
+        rows["samples"] = sample_pixels(model, None, n)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.6, len(rows) * 0.9))
+    for ax, (title, images) in zip(np.atleast_1d(axes), rows.items()):
+        ax.imshow(torch.cat(list(images[:, 0]), 1).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
