@@ -80,23 +80,13 @@ def data_dependent_init(model: nn.Module, run) -> None:
         layer.b.sub_(mean).div_(std)
 
 
-class ResBlock1x1(nn.Module):
-    """The 1x1 ResNet block between the decoder's masked convolutions (keeps the receptive field)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.a, self.b = WNConv2d(channels, channels, 1), WNConv2d(channels, channels, 1)
-
-    def forward(self, x):
-        return x + self.b(F.elu(self.a(F.elu(x))))
-
-
 class ResBlock(nn.Module):
-    """A 3x3 ResNet block (the encoder's and the latent-to-map network's)."""
+    """A ResNet block of two ``kernel`` x ``kernel`` convolutions: 3x3 in the encoder and the
+    latent-to-map network, 1x1 between the decoder's masked convolutions (no wider receptive field)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, kernel: int = 3):
         super().__init__()
-        self.a, self.b = WNConv2d(channels, channels, 3), WNConv2d(channels, channels, 3)
+        self.a, self.b = WNConv2d(channels, channels, kernel), WNConv2d(channels, channels, kernel)
 
     def forward(self, x):
         return x + self.b(F.elu(self.a(F.elu(x))))
@@ -146,7 +136,7 @@ class PixelCNNDecoder(nn.Module):
                  conditional: bool = True):
         super().__init__()
         self.first = WNConv2d(1, channels, first_kernel, mask="A")
-        self.res = nn.ModuleList(ResBlock1x1(channels) for _ in range(layers))
+        self.res = nn.ModuleList(ResBlock(channels, 1) for _ in range(layers))
         convs: list[WNConv2d] = []
         for i in range(layers):
             shared = convs[0].v if tied and i > 0 else None
