@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 
 from kedro.framework.hooks import hook_impl
@@ -43,7 +44,8 @@ def _stop(signum, frame) -> None:
     name = signal.Signals(signum).name
     for sig in STOP_SIGNALS:  # a second signal while stopping takes the default way out
         signal.signal(sig, signal.SIG_DFL)
-    _leave_after(STOP_GRACE_S, 128 + signum)
+    if "IPython" not in sys.modules:  # a notebook's kernel outlives a stopped run: no deadline there
+        _leave_after(STOP_GRACE_S, 128 + signum)
     children = multiprocessing.active_children()
     for child in children:
         child.terminate()
