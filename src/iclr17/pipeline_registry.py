@@ -13,6 +13,7 @@ from iclr17.pipelines import (
     report,
     sharp_minima,
     tying,
+    vlae,
 )
 from iclr17.pipelines.gcn.schema import GCN
 from iclr17.pipelines.meta_lstm.schema import MetaLSTM
@@ -21,6 +22,7 @@ from iclr17.pipelines.prodlda.schema import ProdLDA
 from iclr17.pipelines.report.schema import Report
 from iclr17.pipelines.sharp_minima.schema import SharpMinima
 from iclr17.pipelines.tying.schema import Tying
+from iclr17.pipelines.vlae.schema import VLAE
 
 PIPELINES_BY_NAME = {
     "prodlda": prodlda.create_pipeline,
@@ -32,7 +34,8 @@ PIPELINES_BY_NAME = {
 # The schema of each top-level parameter block: a run checks the blocks its pipeline reads before
 # any node runs (iclr17.hooks.ValidateParameters)
 PARAMETER_SCHEMAS = {"prodlda": ProdLDA, "gcn": GCN, "sharp_minima": SharpMinima, "tying": Tying,
-                     "noising": Noising, "ptb": PTB, "report": Report, "meta_lstm": MetaLSTM}
+                     "noising": Noising, "ptb": PTB, "report": Report, "meta_lstm": MetaLSTM,
+                     "vlae": VLAE}
 
 # Papers whose table has variants, each variant a namespace of the paper's pipeline:
 # ``kedro run --pipeline=<paper>`` runs these namespaces in this order, each its own Kedro session
@@ -43,6 +46,8 @@ VARIANT_GROUPS = {
     "tying": ["tying.prep", *(f"tying.{p}" for p in dict.fromkeys(tying.PARENTS.values())),
               *(f"tying.{v}" for v in tying.PARENTS), "tying.report"],
     "noising": ["noising.prep", *(f"noising.{r}" for r in noising.SCHEME_RUNS), "noising.report"],
+    # one per dataset: Table 1 (static MNIST, the default), Table 2 (dynamic), Table 4 (Caltech)
+    **{g: [f"{g}.prep", *(f"{g}.{v}" for v in vlae.VARIANTS), f"{g}.report"] for g in vlae.GROUPS},
 }
 
 # A variant that reads another's output: ``kedro variants --jobs N`` starts it only after that one
@@ -62,6 +67,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     # one MLflow run per variant (their metrics share names), so not summed into __default__
     pipelines["tying"] = tying.create_pipeline()
     pipelines["noising"] = noising.create_pipeline()
+    for group in vlae.GROUPS:
+        pipelines[group] = vlae.create_pipeline(group)
     # reads the other pipelines' MLflow runs, so it runs after them, on its own
     pipelines["report"] = report.create_pipeline()
     return pipelines

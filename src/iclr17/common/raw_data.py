@@ -86,7 +86,14 @@ def _read_npz(path: Path) -> dict:
         return {name: archive[name] for name in archive.files}
 
 
+def _read_mat(path: Path) -> dict:
+    from scipy.io import loadmat
+
+    return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}  # MATLAB v5, arrays only
+
+
 READERS: dict[str, Callable[[Path], Any]] = {
+    "mat": _read_mat,
     "idx_gz": _read_idx_gz,
     "npz": _read_npz,
     "path": lambda path: path,

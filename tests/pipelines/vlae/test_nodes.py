@@ -23,7 +23,8 @@ def test_dynamic_epochs_are_fresh_binarisations_and_static_ones_are_fixed():
     a, b = nodes.epoch_images(dyn, TRAINING, 1, 0), nodes.epoch_images(dyn, TRAINING, 2, 0)
     assert set(np.unique(a)) <= {0, 1} and not np.array_equal(a, b)
     assert np.array_equal(a, nodes.epoch_images(dyn, TRAINING, 1, 0))
-    assert nodes.epoch_images(sta, TRAINING, 1, 0) is sta["train"]
+    assert np.array_equal(nodes.epoch_images(sta, TRAINING, 1, 0), sta["train"])
+    assert np.array_equal(nodes.epoch_images(sta, {**TRAINING, "max_images": 5}, 1, 0), sta["train"][:5])
     assert len(nodes.epoch_images(sta, {**TRAINING, "train_on_val": True}, 1, 0)) == 32
 
 
@@ -61,3 +62,58 @@ def test_pixel_samples_are_binary_and_follow_the_seed():
     a = nodes.sample_pixels(model, None, 2)
     torch.manual_seed(1)
     assert torch.equal(a, nodes.sample_pixels(model, None, 2)) and set(a.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_prepare_data_reads_static_mnist_and_refuses_an_unknown_dataset(mirror):
+    import pytest
+
+    from iclr17.common.raw_data import READERS
+
+    raw = {"binarized_mnist_packed.npz": READERS["npz"](mirror / "binarized_mnist" / "binarized_mnist_packed.npz")}
+    data, stats = nodes.prepare_data("static_mnist", raw)
+    assert data["binarization"] == "static" and data["name"] == "static_mnist" and data["test"].shape == (10000, 28, 28)
+    assert stats["train"]["images"] == 50000 and 0.1 < stats["train"]["mean_pixel"] < 0.2
+    with pytest.raises(ValueError, match="unknown dataset"):
+        nodes.prepare_data("omniglot", raw)
+
+
+def _evaluation(nll, kl):
+    return {"is_nll": nll, "is_nll_sem": 0.5, "neg_elbo": nll + 2, "kl": kl, "images": 10, "samples": 16,
+            "binarization": "static", "receptive_field": 11, "seconds": 1.0}
+
+
+PAPER = {"static_mnist": {"af": 79.03}, "dynamic_mnist": {"af": 78.53}, "caltech101_silhouettes": {},
+         "appendix_d": {"pixelcnn": {"nll": 87.55, "kl": 0.0}, "gaussian": {"nll": 79.48, "kl": 10.6},
+                        "af": {"nll": 78.94, "kl": 11.73}}, "af_minus_iaf": -0.6}
+
+
+def _run(variant, dataset="static_mnist"):
+    return {"variant": variant, "dataset": dataset, "parameters": 10,
+            "history": [{"epoch": 1, "train_neg_elbo": 100.0, "train_kl": 5.0, "val_neg_elbo": 99.0, "val_kl": 5.0,
+                         "images_per_s": 50.0, "seconds": 2.0}]}
+
+
+def test_a_models_table_puts_the_papers_row_beside_its_nll_and_appendix_d_only_on_dynamic_mnist():
+    rows, md, metrics, _ = nodes.variant_summary("af", _evaluation(85.0, 9.0), _run("af"), PAPER)
+    by = {r["metric"]: r for r in rows}
+    assert by["static MNIST VLAE (PixelCNN decoder + AF prior) test NLL"]["paper"] == 79.03
+    assert by["static MNIST VLAE (PixelCNN decoder + AF prior) test KL"]["run"] == 9.0
+    assert not any("Appendix D" in m for m in by) and metrics["test_is_nll"]["value"] == 85.0
+    rows, *_ = nodes.variant_summary("gaussian", _evaluation(86.0, 8.0), _run("gaussian", "dynamic_mnist"), PAPER)
+    assert {r["metric"]: r["paper"] for r in rows}["dynamic MNIST PixelCNN decoder + Gaussian prior Appendix D NLL"] == 79.48
+    import pytest
+
+    with pytest.raises(ValueError, match="not 'af'"):
+        nodes.variant_summary("af", _evaluation(85.0, 9.0), _run("iaf"), PAPER)
+
+
+def test_the_report_orders_the_models_as_appendix_d_does():
+    nll = {"af": 85.0, "gaussian": 86.5, "pixelcnn": 90.0, "iaf": 85.4}
+    variants = list(nll)
+    rows, md, summary, _ = nodes.report(PAPER, *[_evaluation(nll[v], 0.0 if v == "pixelcnn" else 9.0) for v in variants],
+                                        *[_run(v) for v in variants])
+    by = {r["metric"]: r for r in rows}
+    order = by["static MNIST ordering: NLL of unconditional PixelCNN minus PixelCNN decoder + Gaussian prior"]
+    assert order["run"] == 3.5 and abs(order["paper"] - 8.07) < 1e-9
+    assert abs(by["static MNIST NLL of the AF prior minus the IAF posterior"]["run"] + 0.4) < 1e-9
+    assert summary["ranking_best_first"] == ["af", "iaf", "gaussian", "pixelcnn"] and "af < iaf" in md

@@ -1,1 +1,11 @@
-"""Chen et al., Variational Lossy Autoencoder (ICLR 2017): the model so far; the pipeline is to come."""
+"""Chen et al. (ICLR 2017): Variational Lossy Autoencoder."""
+
+from .pipeline import (
+    GROUPS,
+    VARIANTS,
+    create_pipeline,
+    report_pipeline,
+    variant_pipeline,
+)
+
+__all__ = ["GROUPS", "VARIANTS", "create_pipeline", "report_pipeline", "variant_pipeline"]

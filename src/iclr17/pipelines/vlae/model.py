@@ -95,18 +95,19 @@ class ResBlock(nn.Module):
 class Encoder(nn.Module):
     """q(z|x): 28x28 -> stride-2 convs and ResNet blocks at 14x14 and 7x7 -> mean and log-std of z."""
 
-    def __init__(self, channels: int = 64, latent: int = 64, blocks: int = 2):
+    def __init__(self, channels: int = 64, latent: int = 64, blocks: int = 2, context: int = 0):
         super().__init__()
+        self.sizes = [latent, latent] + ([context] if context else [])
         layers: list[nn.Module] = [WNConv2d(1, channels, 3, stride=2)]
         layers += [ResBlock(channels) for _ in range(blocks)]
         layers += [WNConv2d(channels, channels, 3, stride=2)]
         layers += [ResBlock(channels) for _ in range(blocks)]
         self.net = nn.Sequential(*layers)
-        self.out = WNLinear(channels * 49, 2 * latent)
+        self.out = WNLinear(channels * 49, sum(self.sizes))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.out(F.elu(self.net(2 * x - 1)).flatten(1)).chunk(2, 1)
-        return mean, log_std
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The mean and log-std of z (and the IAF steps' context ``h`` where ``context`` > 0)."""
+        return self.out(F.elu(self.net(2 * x - 1)).flatten(1)).split(self.sizes, 1)
 
 
 class LatentMap(nn.Module):
@@ -178,6 +179,17 @@ def af_prior(latent: int = 64, steps: int = 4, hidden: int = 640, layers: int = 
         zuko.distributions.DiagNormal, torch.zeros(latent), torch.ones(latent), buffer=True))
 
 
+def iaf_posterior(latent: int = 64, context: int = 64, steps: int = 2, hidden: int = 640) -> nn.ModuleList:
+    """An inverse autoregressive flow for q(z|x) (Kingma et al., 2016): ``steps`` affine MADE
+    transforms, each conditioned on the encoder's context ``h``, the order reversed between
+    steps.  zuko's masked transform maps its input to its output in one parallel pass: applied to
+    the Gaussian sample it is an IAF step (fast sampling and density of the sample)."""
+    order = torch.arange(latent)
+    return nn.ModuleList(zuko.flows.MaskedAutoregressiveTransform(
+        latent, context, order=order if i % 2 == 0 else order.flip(0), hidden_features=[hidden] * 2,
+        activation=nn.ELU) for i in range(steps))
+
+
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor | float = 0.0, log_std: torch.Tensor | float = 0.0):
     """Sum over the last dimension of a diagonal Gaussian's log-density."""
     log_std = torch.as_tensor(log_std, dtype=z.dtype)
@@ -186,20 +198,25 @@ def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor | float = 0.0, log_std
 
 class VLAE(nn.Module):
     """x -> q(z|x) -> z -> p(x|z) with the PixelCNN decoder; ``prior``: ``af`` or ``gaussian``;
+    ``posterior``: ``gaussian`` or ``iaf`` (``iaf_steps`` IAF steps on the Gaussian sample);
     ``latent=0``: the unconditional PixelCNN (no encoder, no latent)."""
 
     def __init__(self, latent: int = 64, channels: int = 64, enc_blocks: int = 2, dec_layers: int = 3,
                  first_kernel: int = 5, tied: bool = True, prior: str = "af", flow_steps: int = 4,
-                 flow_hidden: int = 640):
+                 flow_hidden: int = 640, posterior: str = "gaussian", iaf_steps: int = 2):
         super().__init__()
         if prior not in ("af", "gaussian"):
             raise ValueError(f"prior must be 'af' or 'gaussian', got {prior!r}")
+        if posterior not in ("gaussian", "iaf"):
+            raise ValueError(f"posterior must be 'gaussian' or 'iaf', got {posterior!r}")
         self.latent = latent
         self.decoder = PixelCNNDecoder(channels, dec_layers, first_kernel, tied, conditional=latent > 0)
         if latent > 0:
-            self.encoder = Encoder(channels, latent, enc_blocks)
+            context = latent if posterior == "iaf" else 0
+            self.encoder = Encoder(channels, latent, enc_blocks, context)
             self.latent_map = LatentMap(latent, channels, enc_blocks)
             self.prior = af_prior(latent, flow_steps, flow_hidden) if prior == "af" else None
+            self.iaf = iaf_posterior(latent, context, iaf_steps, flow_hidden) if posterior == "iaf" else None
 
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(z) if self.prior is None else self.prior().log_prob(z)
@@ -215,13 +232,26 @@ class VLAE(nn.Module):
         if self.latent == 0:
             rec = self.log_px_given_z(x, None)
             return rec.expand(samples, -1), torch.zeros(samples, len(x), device=x.device)
-        mean, log_std = self.encoder(x)
+        mean, log_std, *context = self.encoder(x)
         z = mean + log_std.exp() * torch.randn(samples, *mean.shape, device=x.device)
+        log_q = gaussian_log_prob(z, mean, log_std)
         flat = z.reshape(-1, self.latent)
+        if self.iaf is not None:
+            h = context[0].expand(samples, *context[0].shape).reshape(flat.shape)
+            for step in self.iaf:
+                flat, ladj = step(h).call_and_ladj(flat)
+                log_q = log_q - ladj.view(samples, -1)
         xs = x.expand(samples, *x.shape).reshape(-1, *x.shape[1:])
         rec = self.log_px_given_z(xs, flat).view(samples, -1)
-        kl = gaussian_log_prob(z, mean, log_std) - self.prior_log_prob(flat).view(samples, -1)
-        return rec, kl
+        return rec, log_q - self.prior_log_prob(flat).view(samples, -1)
+
+    def posterior_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """A point code for reconstructions: the Gaussian's mean (through the IAF steps where
+        there are some)."""
+        mean, _, *context = self.encoder(x)
+        for step in self.iaf if self.iaf is not None else ():
+            mean = step(context[0])(mean)
+        return mean
 
 
 def free_bits_kl(kl: torch.Tensor, floor: float) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Nodes of the ``vlae`` pipeline (Chen et al., ICLR 2017): pure functions of catalog entries and
-``params:``.  So far: training (Adamax, free bits, Polyak averaging, checkpointed each epoch)."""
+``params:``: the binary images, training (Adamax, free bits, Polyak averaging, checkpointed each
+epoch), importance-sampled test NLL, the lossy grid and the paper-vs-run tables."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from iclr17.common.checkpoint import Checkpoints, random_state, set_random_state
+from iclr17.common.reporting import final_metrics, row, to_markdown
 from iclr17.common.runtime import describe_device, owned, pick_device, seed_everything
+from iclr17.pipelines.vlae import data as datasets
 from iclr17.pipelines.vlae.data import binarize
 from iclr17.pipelines.vlae.model import (
     VLAE,
@@ -22,6 +25,26 @@ from iclr17.pipelines.vlae.model import (
 )
 
 PIXELS = 28 * 28
+LABELS = {"static_mnist": "static MNIST", "dynamic_mnist": "dynamic MNIST",
+          "caltech101_silhouettes": "Caltech-101 Silhouettes"}
+MODELS = {"af": "VLAE (PixelCNN decoder + AF prior)", "gaussian": "PixelCNN decoder + Gaussian prior",
+          "pixelcnn": "unconditional PixelCNN", "iaf": "PixelCNN decoder + IAF posterior, Gaussian prior"}
+
+
+def prepare_data(dataset: str, raw: dict) -> tuple[dict, dict]:
+    """The dataset's train / val / test images (uint8 (N, 28, 28), object pixels 1; grey 0-255
+    for dynamic MNIST, binarised later) and how it is binarised, with its sizes and pixel means."""
+    if dataset == "static_mnist":
+        out, binarization = datasets.static_mnist(raw["binarized_mnist_packed.npz"]), "static"
+    elif dataset == "dynamic_mnist":
+        out, binarization = datasets.grey_mnist(raw), "dynamic"
+    elif dataset == "caltech101_silhouettes":
+        out, binarization = datasets.caltech_silhouettes(raw["caltech101_silhouettes_28_split1.mat"]), "static"
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(LABELS)}")
+    scale = 255.0 if binarization == "dynamic" else 1.0
+    stats = {split: {"images": len(a), "mean_pixel": float(a.mean() / scale)} for split, a in out.items()}
+    return {**out, "binarization": binarization, "name": dataset}, {"dataset": dataset, "binarization": binarization, **stats}
 
 
 def _batch(images: np.ndarray, idx: np.ndarray, device) -> torch.Tensor:
@@ -32,6 +55,7 @@ def epoch_images(data: dict, training: dict, epoch: int, seed: int) -> np.ndarra
     """The binary training images of one epoch: the static set (with the validation images when
     ``train_on_val``), or, for grey images (``binarization: dynamic``), a fresh seeded binarisation."""
     images = np.concatenate([data["train"], data["val"]]) if training["train_on_val"] else data["train"]
+    images = images[: training.get("max_images")]
     if data["binarization"] == "dynamic":
         return binarize(images, np.random.default_rng([seed, epoch]))
     return images
@@ -55,7 +79,7 @@ def elbo(model: torch.nn.Module, images: np.ndarray, batch_size: int, device) ->
 
 
 def train_vlae(data: dict, model_cfg: dict, training: dict, seed: int, device: str,
-               checkpoints: Checkpoints | None = None) -> dict:
+               checkpoints: Checkpoints | None = None, name: str = "vlae") -> dict:
     """Train one model (Appendix A): Adamax, free bits of ``free_bits`` nats per pixel on the
     batch KL, Polyak averaging (``polyak``) of the weights that are evaluated, data-dependent
     initialisation on the first batch; each epoch's state checkpointed and resumed."""
@@ -67,7 +91,7 @@ def train_vlae(data: dict, model_cfg: dict, training: dict, seed: int, device: s
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(training["polyak"]), use_buffers=True)
     opt = torch.optim.Adamax(model.parameters(), lr=training["lr"])
     floor = training["free_bits"] * PIXELS
-    checkpoint = checkpoints.run(f"vlae_{model_cfg.get('prior', 'af')}_{model_cfg.get('latent', 64)}",
+    checkpoint = checkpoints.run(name,
                                  {"model": dict(model_cfg), "training": {k: v for k, v in training.items() if k != "epochs"},
                                   "seed": seed, "binarization": data["binarization"]}) if checkpoints is not None else None
     saved = checkpoint.load() if checkpoint is not None else None
@@ -102,7 +126,19 @@ def train_vlae(data: dict, model_cfg: dict, training: dict, seed: int, device: s
             checkpoint.save(epoch, {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                                     "random": random_state(gen), "history": history})
     return {"state": owned(ema.module.state_dict(), "cpu"), "config": dict(model_cfg), "history": history,
-            "device": describe_device(dev)}
+            "device": describe_device(dev), "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def train_variant(variant: str, data: dict, model: dict, variants: dict, training: dict, seed: int, device: str,
+                  checkpoints: Checkpoints | None = None) -> dict:
+    """One model of the ablation: ``model`` with ``variants[variant]`` over it, trained for the
+    dataset's number of epochs (``training.epochs[<dataset>]``)."""
+    if variant not in variants:
+        raise ValueError(f"no variant {variant!r} in vlae.variants (known: {sorted(variants)})")
+    epochs = training["epochs"][data["name"]]
+    run = train_vlae(data, {**model, **variants[variant]}, {**training, "epochs": epochs}, seed, device,
+                     checkpoints, f"{data['name']}_{variant}")
+    return {**run, "variant": variant, "dataset": data["name"]}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +199,7 @@ def lossy_figure(run: dict, data: dict, evaluation: dict, seed: int) -> plt.Figu
     rows = {"test images": x}
     if model.latent > 0:
         with torch.no_grad():
-            mean, _ = model.encoder(x)
+            mean = model.posterior_mean(x)
             prior_z = model.prior().sample((n,)) if model.prior is not None else torch.randn(n, model.latent)
         rows["reconstructions"] = sample_pixels(model, mean, n)
         rows["samples from the prior"] = sample_pixels(model, prior_z, n)
@@ -176,3 +212,92 @@ def lossy_figure(run: dict, data: dict, evaluation: dict, seed: int) -> plt.Figu
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# paper vs this run
+# ----------------------------------------------------------------------------------------------
+
+
+def _paper_nll(paper: dict, dataset: str, variant: str) -> tuple[float | None, str]:
+    """The paper's number for this row and where it comes from."""
+    tables = {"static_mnist": "Table 1", "dynamic_mnist": "Table 2", "caltech101_silhouettes": "Table 4"}
+    ref = paper.get(dataset, {}).get(variant)
+    return ref, (f"the paper's {tables[dataset]}" if ref is not None else "no number in the paper for this dataset")
+
+
+def _rows(evaluation: dict, run: dict, paper: dict) -> list[dict]:
+    dataset, variant = run["dataset"], run["variant"]
+    label = f"{LABELS[dataset]} {MODELS[variant]}"
+    ref, source = _paper_nll(paper, dataset, variant)
+    setting = (f"{evaluation['binarization']} binarisation; {evaluation['images']} test images, {evaluation['samples']} "
+               f"importance samples; {len(run['history'])} epochs; decoder receptive field {evaluation['receptive_field']} px")
+    rows = [row(f"{label} test NLL", ref, evaluation["is_nll"], "nats", f"± {evaluation['is_nll_sem']:.2f} (sem); {source}; {setting}"),
+            row(f"{label} test negative ELBO", None, evaluation["neg_elbo"], "nats", setting),
+            row(f"{label} test KL", None, evaluation["kl"], "nats", "the information the latent carries (0: no latent)")]
+    ablation = paper["appendix_d"].get(variant)
+    if ablation is not None and dataset == "dynamic_mnist":  # Appendix D is on dynamic MNIST only
+        rows += [row(f"{label} Appendix D NLL", ablation["nll"], evaluation["is_nll"], "nats", "Appendix D's ablation"),
+                 row(f"{label} Appendix D KL", ablation["kl"], evaluation["kl"], "nats", "Appendix D's ablation")]
+    return rows
+
+
+def history_metrics(history: list[dict]) -> dict:
+    """Per-epoch curves under the same names for every model, so the MLflow UI lines them up."""
+    keys = ("train_neg_elbo", "train_kl", "val_neg_elbo", "val_kl", "images_per_s")
+    return {k: [{"value": float(h[k]), "step": h["epoch"]} for h in history] for k in keys}
+
+
+def learning_curves(runs: dict[str, dict]) -> plt.Figure:
+    """Validation negative ELBO and KL per epoch, one line per model."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, run in runs.items():
+        epochs = [h["epoch"] for h in run["history"]]
+        axes[0].plot(epochs, [h["val_neg_elbo"] for h in run["history"]], marker=".", label=label)
+        axes[1].plot(epochs, [h["val_kl"] for h in run["history"]], marker=".", label=label)
+    axes[0].set(xlabel="epoch", ylabel="nats", title="validation negative ELBO (Polyak-averaged weights)")
+    axes[1].set(xlabel="epoch", ylabel="nats", title="validation KL(q(z|x) || p(z))")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def variant_summary(variant: str, evaluation: dict, run: dict, paper: dict) -> tuple[list[dict], str, dict, plt.Figure]:
+    """One model's paper_vs_run rows, metrics (final and per epoch) and learning curves."""
+    if run["variant"] != variant:
+        raise ValueError(f"the run is of variant {run['variant']!r}, not {variant!r}")
+    rows = _rows(evaluation, run, paper)
+    last = run["history"][-1]
+    metrics = {**history_metrics(run["history"]), **final_metrics({
+        "test_is_nll": evaluation["is_nll"], "test_neg_elbo": evaluation["neg_elbo"], "test_kl": evaluation["kl"],
+        "receptive_field": evaluation["receptive_field"], "eval_seconds": evaluation["seconds"],
+        "train_seconds": sum(h["seconds"] for h in run["history"]), "train_images_per_s": last["images_per_s"],
+        "parameters": run["parameters"]})}
+    md = to_markdown(rows, f"vlae ({LABELS[run['dataset']]}, {MODELS[variant]}): paper vs this run")
+    return rows, md, metrics, learning_curves({MODELS[variant]: run})
+
+
+def report(paper: dict, *evaluations_and_runs) -> tuple[list[dict], str, dict, plt.Figure]:
+    """Every model of one dataset side by side and Appendix D's ordering checked: the
+    unconditional PixelCNN worse than the Gaussian prior, worse than the AF prior, and the KL of
+    the latent models above zero (no posterior collapse)."""
+    half = len(evaluations_and_runs) // 2
+    evaluations, runs = evaluations_and_runs[:half], evaluations_and_runs[half:]
+    rows = [r for e, run in zip(evaluations, runs) for r in _rows(e, run, paper)]
+    nll = {run["variant"]: e["is_nll"] for e, run in zip(evaluations, runs)}
+    kl = {run["variant"]: e["kl"] for e, run in zip(evaluations, runs)}
+    label = LABELS[runs[0]["dataset"]]
+    for worse, better in (("pixelcnn", "gaussian"), ("gaussian", "af")):
+        if worse in nll and better in nll:
+            rows.append(row(f"{label} ordering: NLL of {MODELS[worse]} minus {MODELS[better]}",
+                            paper["appendix_d"][worse]["nll"] - paper["appendix_d"][better]["nll"],
+                            nll[worse] - nll[better], "nats", "Appendix D's order holds when > 0 (paper: dynamic MNIST)"))
+    if "iaf" in nll and "af" in nll:
+        rows.append(row(f"{label} NLL of the AF prior minus the IAF posterior", paper["af_minus_iaf"], nll["af"] - nll["iaf"],
+                        "nats", "section 5.1: the AF prior is better by 0.6 nats on static MNIST's test set"))
+    ranking = sorted(nll, key=nll.get)
+    md = to_markdown(rows, f"vlae ({label}): the models side by side") + "\nRanking (best first): " + " < ".join(ranking) + "\n"
+    summary = {"dataset": runs[0]["dataset"], "test_is_nll": nll, "test_kl": kl, "ranking_best_first": ranking}
+    return rows, md, summary, learning_curves({MODELS[run["variant"]]: run for run in runs})
