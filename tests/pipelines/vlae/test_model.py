@@ -88,6 +88,7 @@ class _ToyModel:
     """Three binary pixels, z ~ N(0, 1), p(x_d = 1 | z) = sigmoid(w_d z + b_d), proposal N(m, s)."""
 
     w, b, m, s = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.3, 0.0, -0.7]), 0.2, 1.3
+    latent = 1
 
     def terms(self, x, samples):
         z = self.m + self.s * torch.randn(samples, len(x), 1)
@@ -164,3 +165,12 @@ def test_an_iaf_posterior_changes_the_sample_and_its_density():
     assert m.posterior_mean(x).shape == (3, 4)
     with pytest.raises(ValueError, match="posterior must be"):
         VLAE(posterior="flow")
+
+
+def test_the_unconditional_pixelcnn_nll_is_its_exact_log_likelihood():
+    torch.manual_seed(0)
+    m = VLAE(latent=0, channels=8, dec_layers=1).eval()
+    x = (torch.rand(3, 1, 28, 28) > 0.5).float()
+    with torch.no_grad():
+        exact = -m.log_px_given_z(x, None)
+    assert torch.allclose(importance_sampled_nll(m, x, samples=4096), exact)

@@ -119,3 +119,11 @@ def test_the_report_orders_the_models_as_appendix_d_does():
     assert abs(by["static MNIST NLL of the AF prior minus the IAF posterior"]["run"] + 0.4) < 1e-9
     assert summary["ranking_best_first"] == ["af", "iaf", "gaussian", "pixelcnn"] and "af < iaf" in md
     assert "± 0.30 (paired sem over 3 test images)" in order["note"]  # differences 3.5, 3.5, 2.6
+
+
+def test_the_receptive_field_report_sorts_the_models_by_what_their_decoder_sees():
+    evals = [{**_evaluation(86.0, 4.0), "receptive_field": 159}, {**_evaluation(88.0, 12.0), "receptive_field": 11},
+             {**_evaluation(85.0, 8.0), "receptive_field": 54}]
+    rows, md, summary, fig = nodes.receptive_field_report(PAPER, *evals, *[_run(v) for v in ("rf_large", "rf_small", "af")])
+    assert summary == {"receptive_field": [11, 54, 159], "test_kl": [12.0, 8.0, 4.0], "test_is_nll": [88.0, 85.0, 86.0]}
+    assert rows[1]["metric"] == "static MNIST VLAE rf_small (11-pixel receptive field) test KL" and rows[1]["run"] == 12.0

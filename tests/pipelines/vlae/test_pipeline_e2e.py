@@ -9,13 +9,16 @@ from iclr17.pipelines.vlae import GROUPS, VARIANTS
 
 def test_each_dataset_is_a_group_of_namespaces_tagged_by_stage():
     pipelines = register_pipelines()
-    for group, (dataset, raw) in GROUPS.items():
+    for group, (dataset, raw, variants) in GROUPS.items():
         p = pipelines[group]
         assert all(len(n.tags & {"data_prep", "training", "evaluation"}) == 1 for n in p.nodes)
-        assert VARIANT_GROUPS[group] == [f"{group}.prep", *(f"{group}.{v}" for v in VARIANTS), f"{group}.report"]
+        assert VARIANT_GROUPS[group] == [f"{group}.prep", *(f"{group}.{v}" for v in variants), f"{group}.report"]
         assert set(p.only_nodes_with_namespaces([f"{group}.prep"]).inputs()) == set(raw)
-        assert f"vlae.{dataset}.data" in p.only_nodes_with_namespaces([f"{group}.af"]).inputs()
-        assert f"vlae.{dataset}.ablation.paper_vs_run" in p.outputs()
+        assert f"vlae.{dataset}.data" in p.only_nodes_with_namespaces([f"{group}.{variants[0]}"]).inputs()
+    assert "vlae.static_mnist.ablation.paper_vs_run" in pipelines["vlae"].outputs()
+    # the sweep sets vlae's AF-prior model between its two decoders
+    sweep = pipelines["vlae_receptive_field"]
+    assert "vlae.static_mnist.af.evaluation" in sweep.inputs() and "vlae.static_mnist.receptive_field.summary" in sweep.outputs()
     assert not set(GROUPS) & {n for n in pipelines["__default__"].outputs() if n.startswith("vlae")}
 
 

@@ -8,4 +8,4 @@ from .pipeline import (
     variant_pipeline,
 )
 
-__all__ = ["GROUPS", "VARIANTS", "create_pipeline", "report_pipeline", "variant_pipeline"]
+__all__ = ["GROUPS", "RECEPTIVE_FIELDS", "VARIANTS", "create_pipeline", "report_pipeline", "variant_pipeline"]

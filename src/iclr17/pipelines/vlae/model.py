@@ -265,6 +265,8 @@ def importance_sampled_nll(model: VLAE, x: torch.Tensor, samples: int, chunk: in
     ``chunk`` at a time): -logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] + log K."""
     parts = []
     with torch.no_grad():
+        if model.latent == 0:  # no latent: log p(x) is exact, one pass
+            return -model.terms(x, 1)[0][0]
         for s in range(0, samples, chunk):
             rec, kl = model.terms(x, min(chunk, samples - s))
             parts.append(rec - kl)

@@ -28,7 +28,8 @@ PIXELS = 28 * 28
 LABELS = {"static_mnist": "static MNIST", "dynamic_mnist": "dynamic MNIST",
           "caltech101_silhouettes": "Caltech-101 Silhouettes"}
 MODELS = {"af": "VLAE (PixelCNN decoder + AF prior)", "gaussian": "PixelCNN decoder + Gaussian prior",
-          "pixelcnn": "unconditional PixelCNN", "iaf": "PixelCNN decoder + IAF posterior, Gaussian prior"}
+          "pixelcnn": "unconditional PixelCNN", "iaf": "PixelCNN decoder + IAF posterior, Gaussian prior",
+          "rf_small": "VLAE with a smaller decoder receptive field", "rf_large": "VLAE with a larger decoder receptive field"}
 
 
 def prepare_data(dataset: str, raw: dict) -> tuple[dict, dict]:
@@ -311,3 +312,24 @@ def report(paper: dict, *evaluations_and_runs) -> tuple[list[dict], str, dict, p
     md = to_markdown(rows, f"vlae ({label}): the models side by side") + "\nRanking (best first): " + " < ".join(ranking) + "\n"
     summary = {"dataset": runs[0]["dataset"], "test_is_nll": nll, "test_kl": kl, "ranking_best_first": ranking}
     return rows, md, summary, learning_curves({MODELS[run["variant"]]: run for run in runs})
+
+
+def receptive_field_report(paper: dict, *evaluations_and_runs) -> tuple[list[dict], str, dict, plt.Figure]:
+    """The AF-prior model's test NLL and KL against its decoder's receptive field: the wider
+    the decoder sees, the less the latent needs to carry (the lossy code of section 3)."""
+    half = len(evaluations_and_runs) // 2
+    pairs = sorted(zip(evaluations_and_runs[:half], evaluations_and_runs[half:]), key=lambda p: p[0]["receptive_field"])
+    label, rows = LABELS[pairs[0][1]["dataset"]], []
+    for e, run in pairs:
+        note = f"{e['images']} test images, {e['samples']} importance samples; {len(run['history'])} epochs; the paper has no binary-image sweep"
+        name = f"{label} VLAE {run['variant']} ({e['receptive_field']}-pixel receptive field)"
+        rows += [row(f"{name} test NLL", None, e["is_nll"], "nats", note), row(f"{name} test KL", None, e["kl"], "nats", note)]
+    summary = {"receptive_field": [e["receptive_field"] for e, _ in pairs], "test_kl": [e["kl"] for e, _ in pairs],
+               "test_is_nll": [e["is_nll"] for e, _ in pairs]}
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(summary["receptive_field"], summary["test_kl"], "o-")
+    ax.set(xlabel="decoder receptive field (pixels)", ylabel="test KL (nats)", xscale="log",
+           title=f"{label}: what the latent carries")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return rows, to_markdown(rows, f"vlae ({label}): the latent's information against the receptive field"), summary, fig

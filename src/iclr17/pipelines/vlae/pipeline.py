@@ -3,7 +3,9 @@ binary images), one namespace per model of ``VARIANTS`` (training, importance-sa
 the lossy grid, its paper_vs_run) and ``<group>.report`` (the models side by side).
 ``kedro run --pipeline=vlae`` runs each namespace in turn as its own Kedro session and MLflow run
 (``vlae_prep``, ``vlae_af``, ..., ``vlae_report``); ``vlae_dynamic`` and ``vlae_caltech`` are the
-same DAG on dynamically binarised MNIST (Table 2) and Caltech-101 Silhouettes (Table 4)."""
+same DAG on dynamically binarised MNIST (Table 2) and Caltech-101 Silhouettes (Table 4);
+``vlae_receptive_field`` trains the AF-prior model with a smaller and a larger decoder receptive
+field and sets the KL of each beside ``vlae``'s (run ``vlae`` first)."""
 
 from kedro.pipeline import Pipeline
 
@@ -14,17 +16,20 @@ from . import nodes
 # Appendix D's rows, best last: the unconditional PixelCNN, + a Gaussian prior, + the AF prior;
 # the IAF posterior (with a Gaussian prior) is the paper's section 5.1 comparison
 VARIANTS = ("af", "gaussian", "pixelcnn", "iaf")
-# pipeline name -> (dataset, its raw catalog entries)
+# the AF-prior model with other decoders: how much the latent carries against the receptive field
+RECEPTIVE_FIELDS = ("rf_small", "rf_large")
+# pipeline name -> (dataset, its raw catalog entries, the models it trains)
 GROUPS = {
-    "vlae": ("static_mnist", ["vlae.raw_static_mnist"]),
-    "vlae_dynamic": ("dynamic_mnist", ["vlae.raw_mnist"]),
-    "vlae_caltech": ("caltech101_silhouettes", ["vlae.raw_caltech101_silhouettes"]),
+    "vlae": ("static_mnist", ["vlae.raw_static_mnist"], VARIANTS),
+    "vlae_dynamic": ("dynamic_mnist", ["vlae.raw_mnist"], VARIANTS),
+    "vlae_caltech": ("caltech101_silhouettes", ["vlae.raw_caltech101_silhouettes"], VARIANTS),
+    "vlae_receptive_field": ("static_mnist", ["vlae.raw_static_mnist"], RECEPTIVE_FIELDS),
 }
 _P = "params:vlae"
 
 
 def _prep(group: str) -> Pipeline:
-    dataset, raw = GROUPS[group]
+    dataset, raw, _ = GROUPS[group]
     return Pipeline([stage_node_factory(f"{group}.prep")(
         bound(nodes.prepare_data, dataset), raw, [f"vlae.{dataset}.data", f"vlae.{dataset}.data_stats"],
         "prepare_data", "data_prep")])
@@ -32,8 +37,8 @@ def _prep(group: str) -> Pipeline:
 
 def variant_pipeline(group: str, variant: str) -> Pipeline:
     """One model in namespace ``<group>.<variant>``: training, then evaluation."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant not in GROUPS[group][2]:
+        raise ValueError(f"{group}'s variants are {GROUPS[group][2]}, got {variant!r}")
     d, n = f"vlae.{GROUPS[group][0]}", stage_node_factory(f"{group}.{variant}")
     v = f"{d}.{variant}"
     return Pipeline([
@@ -50,17 +55,23 @@ def variant_pipeline(group: str, variant: str) -> Pipeline:
     ])
 
 
-def report_pipeline(group: str, variants: tuple[str, ...] = VARIANTS) -> Pipeline:
-    """``<group>.report``: every model of the dataset side by side (Appendix D's ordering)."""
-    d = f"vlae.{GROUPS[group][0]}"
+def report_pipeline(group: str) -> Pipeline:
+    """``<group>.report``: every model of the dataset side by side (Appendix D's ordering), or the
+    receptive fields' (with ``vlae``'s AF-prior model between them)."""
+    d, variants = f"vlae.{GROUPS[group][0]}", GROUPS[group][2]
+    if group == "vlae_receptive_field":
+        variants, name, func = ("rf_small", "af", "rf_large"), "receptive_field", nodes.receptive_field_report
+    else:
+        name, func = "ablation", nodes.report
     return Pipeline([stage_node_factory(f"{group}.report")(
-        nodes.report, [f"{_P}.paper", *[f"{d}.{v}.evaluation" for v in variants], *[f"{d}.{v}.run" for v in variants]],
-        [f"{d}.ablation.{o}" for o in ("paper_vs_run", "paper_vs_run_md", "summary", "learning_curves")],
+        func, [f"{_P}.paper", *[f"{d}.{v}.evaluation" for v in variants], *[f"{d}.{v}.run" for v in variants]],
+        [f"{d}.{name}.{o}" for o in ("paper_vs_run", "paper_vs_run_md", "summary", "learning_curves")],
         "table", "evaluation")])
 
 
 def create_pipeline(group: str = "vlae", **kwargs) -> Pipeline:
-    """One dataset's table: its prep, every model, the report."""
+    """One group's table: its prep, every model, the report."""
     if group not in GROUPS:
         raise ValueError(f"group must be one of {sorted(GROUPS)}, got {group!r}")
-    return _prep(group) + sum((variant_pipeline(group, v) for v in VARIANTS), Pipeline([])) + report_pipeline(group)
+    return _prep(group) + sum((variant_pipeline(group, v) for v in GROUPS[group][2]), Pipeline([])) \
+        + report_pipeline(group)

@@ -70,7 +70,7 @@ class VLAE(Schema):
     seed: int
     device: str
     model: Model
-    variants: dict[Literal["af", "gaussian", "pixelcnn", "iaf"], Variant]
+    variants: dict[Literal["af", "gaussian", "pixelcnn", "iaf", "rf_small", "rf_large"], Variant]
     training: Training
     evaluation: Evaluation
     paper: Paper
