@@ -127,3 +127,16 @@ def test_the_receptive_field_report_sorts_the_models_by_what_their_decoder_sees(
     rows, md, summary, fig = nodes.receptive_field_report(PAPER, *evals, *[_run(v) for v in ("rf_large", "rf_small", "af")])
     assert summary == {"receptive_field": [11, 54, 159], "test_kl": [12.0, 8.0, 4.0], "test_is_nll": [88.0, 85.0, 86.0]}
     assert rows[1]["metric"] == "static MNIST VLAE rf_small (11-pixel receptive field) test KL" and rows[1]["run"] == 12.0
+
+
+def test_prepare_data_keeps_dynamic_mnist_grey_and_caltech_upright(mirror):
+    from iclr17.common.raw_data import READERS
+
+    raw = {m: READERS["idx_gz"](mirror / "mnist" / m) for m in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")}
+    data, stats = nodes.prepare_data("dynamic_mnist", raw)
+    assert data["binarization"] == "dynamic" and data["train"].shape == (50000, 28, 28) and data["train"].max() == 255
+    assert 0.1 < stats["test"]["mean_pixel"] < 0.2
+    mat = {"caltech101_silhouettes_28_split1.mat": READERS["mat"](mirror / "caltech101_silhouettes" / "caltech101_silhouettes_28_split1.mat")}
+    data, stats = nodes.prepare_data("caltech101_silhouettes", mat)
+    assert [stats[s]["images"] for s in ("train", "val", "test")] == [4100, 2264, 2307]
+    assert abs(stats["train"]["mean_pixel"] - (1 - 0.5511)) < 1e-3  # SOURCE.md: 55.11 % background ones
