@@ -55,6 +55,18 @@ def test_evaluation_reports_an_is_nll_below_the_negative_elbo_and_draws_the_loss
     assert [a.get_title() for a in fig.axes] == ["test images", "reconstructions", "samples from the prior"]
 
 
+def test_the_evaluation_subset_is_a_seeded_random_draw_not_the_files_first_images():
+    data = {"test": np.repeat(np.arange(1000)[:, None, None], 2, 1), "binarization": "static"}  # row i holds i
+    a = nodes.evaluation_images(data, {"test_images": 50}, 0)
+    rows = a[:, 0, 0]
+    assert len(set(rows)) == 50 and list(rows) == sorted(rows) and rows.max() > 500  # spread over the file
+    assert np.array_equal(a, nodes.evaluation_images(data, {"test_images": 50}, 0))
+    assert not np.array_equal(a, nodes.evaluation_images(data, {"test_images": 50}, 1))
+    assert np.array_equal(nodes.evaluation_images(data, {"test_images": None}, 0), data["test"])
+    grey = {"test": np.full((100, 2, 2), 255, np.uint8), "binarization": "dynamic"}
+    assert nodes.evaluation_images(grey, {"test_images": 10}, 0).tolist() == np.ones((10, 2, 2)).tolist()
+
+
 def test_pixel_samples_are_binary_and_follow_the_seed():
     run = nodes.train_vlae(_data(), {**TINY, "latent": 0}, {**TRAINING, "epochs": 1}, 0, "cpu")
     model = nodes.trained_model(run)

@@ -155,10 +155,15 @@ def trained_model(run: dict, device="cpu") -> VLAE:
 
 
 def evaluation_images(data: dict, evaluation: dict, seed: int) -> np.ndarray:
-    """The first ``evaluation.test_images`` test images (all with null), binarised once with a
-    fixed seed where the data are grey (dynamic MNIST's protocol)."""
-    images = data["test"][: evaluation["test_images"]]
-    return images if data["binarization"] == "static" else binarize(images, np.random.default_rng([seed, 10**6]))
+    """A seeded random subset of ``evaluation.test_images`` test images, in file order (all with
+    null), binarised once with a fixed seed where the data are grey (dynamic MNIST's protocol)."""
+    images, n = data["test"], evaluation["test_images"]
+    if data["binarization"] != "static":
+        images = binarize(images, np.random.default_rng([seed, 10**6]))
+    if n is None or n >= len(images):
+        return images
+    # not the first n: the file is not shuffled (static MNIST's first 1,000 carry 28 % more ink)
+    return images[np.sort(np.random.default_rng([seed, 2 * 10**6]).choice(len(images), n, replace=False))]
 
 
 def evaluate_vlae(run: dict, data: dict, evaluation: dict, seed: int, device: str) -> dict:
