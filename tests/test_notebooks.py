@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # the pipeline (or variant group) whose outputs each notebook reads
 NEEDS = {"prodlda": "prodlda", "gcn": "gcn", "tying": "tying", "noising": "noising", "sharp_minima": "sharp_minima",
-         "meta_lstm": "meta_lstm", "vlae": "vlae"}
+         "meta_lstm": "meta_lstm", "vlae": "vlae", "qprop": "qprop"}
 
 
 def test_every_landed_pipeline_has_a_notebook():

@@ -10,6 +10,7 @@ from iclr17.pipelines import (
     meta_lstm,
     noising,
     prodlda,
+    qprop,
     report,
     sharp_minima,
     tying,
@@ -19,6 +20,7 @@ from iclr17.pipelines.gcn.schema import GCN
 from iclr17.pipelines.meta_lstm.schema import MetaLSTM
 from iclr17.pipelines.noising.schema import Noising
 from iclr17.pipelines.prodlda.schema import ProdLDA
+from iclr17.pipelines.qprop.schema import QProp
 from iclr17.pipelines.report.schema import Report
 from iclr17.pipelines.sharp_minima.schema import SharpMinima
 from iclr17.pipelines.tying.schema import Tying
@@ -35,7 +37,7 @@ PIPELINES_BY_NAME = {
 # any node runs (iclr17.hooks.ValidateParameters)
 PARAMETER_SCHEMAS = {"prodlda": ProdLDA, "gcn": GCN, "sharp_minima": SharpMinima, "tying": Tying,
                      "noising": Noising, "ptb": PTB, "report": Report, "meta_lstm": MetaLSTM,
-                     "vlae": VLAE}
+                     "vlae": VLAE, "qprop": QProp}
 
 # Papers whose table has variants, each variant a namespace of the paper's pipeline:
 # ``kedro run --pipeline=<paper>`` runs these namespaces in this order, each its own Kedro session
@@ -49,6 +51,8 @@ VARIANT_GROUPS = {
     # one per dataset: Table 1 (static MNIST, the default), Table 2 (dynamic), Table 4 (Caltech),
     # and the receptive-field sweep on static MNIST
     **{g: [f"{g}.prep", *(f"{g}.{v}" for v in variants), f"{g}.report"] for g, (_, _, variants) in vlae.GROUPS.items()},
+    # one per task: Reacher with TRPO and conservative Q-Prop (the default), every algorithm per task
+    **{g: [f"{g}.prep", *(f"{g}.{a}" for a in algorithms), f"{g}.report"] for g, (_, algorithms) in qprop.GROUPS.items()},
 }
 
 # A variant that reads another's output: ``kedro variants --jobs N`` starts it only after that one
@@ -70,6 +74,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["noising"] = noising.create_pipeline()
     for group in vlae.GROUPS:
         pipelines[group] = vlae.create_pipeline(group)
+    for group in qprop.GROUPS:
+        pipelines[group] = qprop.create_pipeline(group)
     # reads the other pipelines' MLflow runs, so it runs after them, on its own
     pipelines["report"] = report.create_pipeline()
     return pipelines

@@ -17,7 +17,7 @@ def _env(env: str) -> dict:
     return out
 
 
-@pytest.mark.parametrize("env", ["base", "test", "long", "miniimagenet", "vlae_long", "vlae_paper"])
+@pytest.mark.parametrize("env", ["base", "test", "long", "miniimagenet", "vlae_long", "vlae_paper", "qprop_gpu"])
 def test_every_configuration_fits_the_schemas(env):
     params = OmegaConf.to_container(OmegaConf.merge(_env("base"), _env(env)))
     validate_parameters(params, PARAMETER_SCHEMAS, PARAMETER_SCHEMAS)

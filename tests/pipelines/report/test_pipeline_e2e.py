@@ -4,7 +4,7 @@ import pytest
 
 from iclr17.pipeline_registry import register_pipelines
 
-PAPER_PIPELINES = ("prodlda", "gcn", "sharp_minima", "tying", "noising", "meta_lstm", "vlae")
+PAPER_PIPELINES = ("prodlda", "gcn", "sharp_minima", "tying", "noising", "meta_lstm", "vlae", "qprop")
 
 
 def test_report_pipeline_is_separate_and_tagged():
@@ -21,7 +21,7 @@ def test_report_reads_every_pipelines_latest_run_from_mlflow(test_env):
     out = test_env.data_root / "08_reporting"
     report = json.loads((out / "report.json").read_text())
     sections = {s["key"]: s for s in report["sections"]}
-    assert list(sections) == ["prodlda", "gcn", "noising", "tying", "sharp_minima", "meta_lstm", "vlae"]
+    assert list(sections) == ["prodlda", "gcn", "noising", "tying", "sharp_minima", "meta_lstm", "vlae", "qprop"]
     for key, sec in sections.items():
         assert sec["rows"], key
         found = [r for r in sec["runs"] if not r["missing"]]
@@ -34,6 +34,7 @@ def test_report_reads_every_pipelines_latest_run_from_mlflow(test_env):
     assert {"run_name": "gcn_pubmed", "missing": True} in sections["gcn"]["runs"]
     assert {"run_name": "meta_lstm_miniimagenet", "missing": True} in sections["meta_lstm"]["runs"]
     assert {"run_name": "vlae_caltech_report", "missing": True} in sections["vlae"]["runs"]
+    assert {"run_name": "qprop_swimmer_report", "missing": True} in sections["qprop"]["runs"]
     # the tying section holds each variant's rows from that variant's own run
     real = next(r for r in sections["tying"]["rows"] if r["metric"] == "small +REAL test perplexity")
     assert real["run_name"] == "tying_real" and real["status"] == "not reproduced"  # 2 tiny epochs
