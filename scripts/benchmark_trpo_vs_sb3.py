@@ -1,7 +1,7 @@
 """Wall time of one 5,000-step TRPO iteration on HalfCheetah: this project's
 (``iclr17.common.rl``: sampling over 10 vector envs, GAE, the linear baseline, CG and the line
-search) against sb3-contrib's TRPO with the same policy (100x50 tanh), batch, KL and CG
-settings, in one process on this machine; then conservative Q-Prop's environment steps per
+search) against sb3-contrib's TRPO with the same policy (100x50 tanh) and batch, with its own
+defaults and with this project's CG and line-search settings, in one process on this machine; then conservative Q-Prop's environment steps per
 CPU-second and where its time goes.  A benchmark, not a test (``pip install -e ".[bench]"``).
 
     python scripts/benchmark_trpo_vs_sb3.py [ITERATIONS] [THREADS]
@@ -31,8 +31,11 @@ def ours(algorithm: str, iterations: int) -> list[dict]:
     return run["history"][1:]
 
 
-def sb3_iteration_seconds(iterations: int) -> list[float]:
-    """sb3-contrib's TRPO: the time between the starts of successive rollouts (one iteration)."""
+def sb3_iteration_seconds(iterations: int, matched: bool) -> list[float]:
+    """sb3-contrib's TRPO, the same policy and value-network sizes: the time between the starts of
+    successive rollouts (one iteration); its defaults otherwise (10 value-function epochs of
+    minibatch 128, 15 CG steps), or with ``matched`` this project's CG and line-search settings
+    and one value-function step on the whole batch."""
     from sb3_contrib import TRPO as SB3TRPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -48,9 +51,10 @@ def sb3_iteration_seconds(iterations: int) -> list[float]:
         def _on_step(self) -> bool:
             return True
 
-    model = SB3TRPO("MlpPolicy", make_vec_env(ENV, n_envs=10, seed=0), n_steps=500, batch_size=5000, gamma=0.99,
-                    gae_lambda=0.97, target_kl=0.01, cg_max_steps=10, cg_damping=1e-5, line_search_max_iter=15,
-                    line_search_shrinking_factor=0.8, n_critic_updates=1, device="cpu", seed=0,
+    settings = dict(batch_size=5000, cg_max_steps=10, cg_damping=1e-5, line_search_max_iter=15,
+                    line_search_shrinking_factor=0.8, n_critic_updates=1) if matched else {}
+    model = SB3TRPO("MlpPolicy", make_vec_env(ENV, n_envs=10, seed=0), n_steps=500, gamma=0.99, gae_lambda=0.97,
+                    target_kl=0.01, device="cpu", seed=0, **settings,
                     policy_kwargs={"net_arch": {"pi": [100, 50], "vf": [100, 50]}, "activation_fn": torch.nn.Tanh})
     clock = Clock()
     model.learn(5000 * (iterations + 2), callback=clock)
@@ -60,10 +64,12 @@ def sb3_iteration_seconds(iterations: int) -> list[float]:
 def main(iterations: int = 6, threads: int = 1) -> None:
     torch.set_num_threads(threads)
     mine = statistics.median(h["iteration_s"] for h in ours("trpo", iterations))
-    theirs = statistics.median(sb3_iteration_seconds(iterations))
     print(f"{ENV}, 5,000 steps per iteration, {threads} thread(s), median of {iterations}:")
-    print(f"  iclr17 TRPO       {mine:6.3f} s")
-    print(f"  sb3-contrib TRPO  {theirs:6.3f} s   (iclr17 / sb3-contrib = {mine / theirs:.2f})")
+    print(f"  iclr17 TRPO                 {mine:6.3f} s")
+    for matched in (False, True):
+        theirs = statistics.median(sb3_iteration_seconds(iterations, matched))
+        label = "sb3-contrib TRPO, matched" if matched else "sb3-contrib TRPO defaults"
+        print(f"  {label:26s}  {theirs:6.3f} s   (iclr17 / sb3-contrib = {mine / theirs:.2f})")
     q = ours("qprop_c", iterations)
     total = sum(h["iteration_s"] for h in q)
     parts = {k: sum(h.get(k, 0.0) for h in q) / total for k in ("sample_s", "critic_s", "policy_s")}

@@ -13,7 +13,7 @@ CRITIC = {"hidden": [16, 16], "lr": 1e-3, "batch_size": 16, "replay_size": 1000,
           "min_replay": 50, "reward_scale": 1.0}
 POLICY = {"hidden": [8], "init_log_std": 0.0}
 DDPG = {"lr": 1e-3, "batch_size": 16, "replay_size": 1000, "tau": 0.01, "noise_std": 0.1, "learning_starts": 50,
-        "reward_scale": 1.0, "policy_hidden": [8], "qf_hidden": [8]}
+        "reward_scale": 1.0, "policy_hidden": [8], "qf_hidden": [8], "steps": None}
 TRAINING = {"device": "cpu", "workers": 1, "checkpoint_every": 1}
 TASK = {"env_id": "InvertedPendulum-v5", "threshold": 950.0, "steps": 600}
 
@@ -52,6 +52,17 @@ def test_training_is_the_same_twice_and_a_stopped_run_resumes_to_the_uninterrupt
     resumed = _train(algorithm, Checkpoints(str(tmp_path)))["runs"][0]["history"]
     assert [h["average_return"] for h in resumed] == [h["average_return"] for h in ha]
     assert [h["kl"] for h in resumed] == [h["kl"] for h in ha]
+
+
+def test_ddpg_trains_in_blocks_of_a_batch_on_its_own_budget(tmp_path):
+    result = nodes.train_algorithm("ddpg", "inverted_pendulum", {}, TASK, [0], POLICY, TRPO, CRITIC,
+                                   {**DDPG, "steps": 400}, TRAINING, Checkpoints(str(tmp_path)))
+    history = result["runs"][0]["history"]
+    assert [h["env_steps"] for h in history] == [200, 400] and history[-1]["episodes"] > 0
+    # a larger budget continues the finished run from its checkpoint
+    more = nodes.train_algorithm("ddpg", "inverted_pendulum", {}, TASK, [0], POLICY, TRPO, CRITIC,
+                                 {**DDPG, "steps": 600}, TRAINING, Checkpoints(str(tmp_path)))["runs"][0]["history"]
+    assert more[:2] == history and more[-1]["env_steps"] == 600
 
 
 def test_bad_settings_stop_before_training():

@@ -67,7 +67,8 @@ def _critic_parts(spec: dict, critic_cfg: dict, device) -> dict:
 def _signal(algorithm: str, batch, flat: dict, parts: dict | None, policy, cfg: dict, critic_cfg: dict,
             rng: np.random.Generator, log: dict):
     """The learning signal (centred, unit scale, as rllab's ``center_adv``) and, for Q-Prop, the
-    critic fitted on the replay buffer first and eta; the per-sample gradient variances."""
+    critic fitted on the replay buffer first, eta, and the per-sample gradient variances with and
+    without the control variate (not for TRPO: a third of its iteration on HalfCheetah)."""
     adv = flat["adv"]
     etas = None
     if parts is not None:
@@ -89,8 +90,6 @@ def _signal(algorithm: str, batch, flat: dict, parts: dict | None, policy, cfg: 
         log.update(pg_variance_gae=plain["variance"], pg_variance_qprop=mixed["variance"],
                    pg_variance_ratio=mixed["variance"] / max(plain["variance"], 1e-30))
         adv = learn
-    else:
-        log["pg_variance_gae"] = gradient_variance(policy, flat["obs"], flat["actions"], adv - adv.mean())["variance"]
     return (adv - adv.mean()) / (adv.std() + 1e-8), etas
 
 
@@ -179,7 +178,9 @@ def train_ddpg(env_id: str, seed: int, steps: int, ddpg: dict, batch_size: int, 
                   action_noise=NormalActionNoise(np.zeros(act_dim), ddpg["noise_std"] * np.ones(act_dim)),
                   policy_kwargs={"net_arch": {"pi": list(ddpg["policy_hidden"]), "qf": list(ddpg["qf_hidden"])}}, seed=seed)
     saved = checkpoint.load() if checkpoint is not None else None
-    model = DDPG.load(io.BytesIO(saved["model"]), env=env, **kwargs) if saved else DDPG("MlpPolicy", env, **kwargs)
+    # the saved model holds its network's shape (sb3 refuses a policy_kwargs that differs in form)
+    model = (DDPG.load(io.BytesIO(saved["model"]), env=env, **{k: v for k, v in kwargs.items() if k != "policy_kwargs"})
+             if saved else DDPG("MlpPolicy", env, **kwargs))
     history = saved["history"] if saved else []
     if saved:
         model.load_replay_buffer(io.BytesIO(saved["replay"]))
@@ -229,9 +230,11 @@ def train_algorithm(algorithm: str, task_name: str, spec: dict, task: dict, seed
     if trpo["batch_size"] % trpo["num_envs"]:
         raise ValueError(f"trpo.batch_size ({trpo['batch_size']}) must be a multiple of trpo.num_envs ({trpo['num_envs']})")
     dev = pick_device(training["device"])
-    settings = {"ddpg": ddpg} if algorithm == "ddpg" else {"policy": policy, "trpo": trpo,
+    steps = ddpg["steps"] or task["steps"] if algorithm == "ddpg" else task["steps"]
+    # a budget is not part of a run's identity: a larger one continues the finished run
+    settings = {"ddpg": {k: v for k, v in ddpg.items() if k != "steps"}} if algorithm == "ddpg" else {"policy": policy, "trpo": trpo,
                                                          **({"critic": critic} if algorithm in VARIANTS else {})}
-    jobs = [(algorithm, task["env_id"], s, task["steps"], policy, trpo, critic, ddpg, training["device"],
+    jobs = [(algorithm, task["env_id"], s, steps, policy, trpo, critic, ddpg, training["device"],
              checkpoints.run(f"{task_name}_{algorithm}_seed{s}", {"env_id": task["env_id"], "algorithm": algorithm, "seed": s,
                                                                     "batch_size": trpo["batch_size"], **settings})
              if checkpoints is not None else None, training["checkpoint_every"]) for s in seeds]

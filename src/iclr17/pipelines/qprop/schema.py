@@ -53,6 +53,7 @@ class DDPG(Schema):
     reward_scale: PositiveFloat
     policy_hidden: list[PositiveInt]
     qf_hidden: list[PositiveInt]
+    steps: PositiveInt | None = None
 
 
 class Training(Schema):
