@@ -108,7 +108,10 @@ def test_the_summary_and_the_report_compare_episodes_to_threshold_over_seeds():
     # a Q-Prop seed that never gets there: not "fewer", whatever the others did
     slow = _result("qprop_c", [[-20, -6.8], [-20, -19]])
     e_s = nodes.algorithm_summary("qprop_c", slow, PAPER)[0]
-    assert nodes.report(PAPER, e_t, e_s, trpo, slow)[2]["qprop_c_fewer_episodes_than_trpo"] is False
+    rows, _, summary, _ = nodes.report(PAPER, e_t, e_s, trpo, slow)
+    assert summary["qprop_c_fewer_episodes_than_trpo"] is False
+    # the seed that did not get there counts as its 20 episodes: (20 + 20) / 2 over TRPO's 35
+    assert next(r for r in rows if r["metric"].endswith("TR-c-Q-Prop / TRPO"))["run"] == pytest.approx(20 / 35)
     with pytest.raises(ValueError, match="not 'trpo'"):
         nodes.algorithm_summary("trpo", qprop, PAPER)
     assert np.isfinite(e_q["steps_per_s"])
