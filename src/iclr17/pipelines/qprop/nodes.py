@@ -68,7 +68,7 @@ def _signal(algorithm: str, batch, flat: dict, parts: dict | None, policy, cfg: 
             rng: np.random.Generator, log: dict):
     """The learning signal (centred, unit scale, as rllab's ``center_adv``) and, for Q-Prop, the
     critic fitted on the replay buffer first, eta, and the per-sample gradient variances with and
-    without the control variate (not for TRPO: a third of its iteration on HalfCheetah)."""
+    without the control variate (not for TRPO: a quarter of its iteration on HalfCheetah)."""
     adv = flat["adv"]
     etas = None
     if parts is not None:
@@ -93,6 +93,28 @@ def _signal(algorithm: str, batch, flat: dict, parts: dict | None, policy, cfg: 
     return (adv - adv.mean()) / (adv.std() + 1e-8), etas
 
 
+def advantages(batch, baseline: LinearBaseline, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """GAE on the baseline's values (fitted on the previous batch), and those values: (T, N)."""
+    values = baseline.predict(batch.obs, batch.timesteps)
+    adv = gae(batch.rewards, values, baseline.predict(batch.next_obs, batch.timesteps + 1),
+              batch.terminated.astype(np.float32), batch.ends.astype(np.float32), cfg["discount"], cfg["gae_lambda"])
+    return adv, values
+
+
+def _policy_step(policy: GaussianPolicy, flat: dict, signal, etas, critic, cfg: dict) -> dict:
+    with torch.no_grad():
+        old = policy.log_prob(flat["obs"], flat["actions"])
+    return trpo_step(policy, lambda: surrogate(policy, flat["obs"], flat["actions"], old, signal, critic, etas),
+                     flat["obs"], cfg["max_kl"], cfg["cg_iters"], cfg["cg_damping"], cfg["backtracks"], cfg["backtrack_ratio"])
+
+
+def _history_row(it: int, batch, step: dict, policy: GaussianPolicy, history: list[dict], log: dict) -> dict:
+    returns = batch.episode_returns
+    return {"iteration": it + 1, "env_steps": (it + 1) * batch.size, "episodes": (history[-1]["episodes"] if history else 0) + len(returns),
+            "average_return": float(np.mean(returns)) if returns else float("nan"), "kl": step["kl"],
+            "step_accepted": step["accepted"], "log_std": policy.log_std.mean().item(), **log}
+
+
 def train_policy_gradient(env_id: str, algorithm: str, seed: int, steps: int, policy_cfg: dict, cfg: dict,
                           critic_cfg: dict, device: str, checkpoint: Checkpoint | None, checkpoint_every: int) -> dict:
     """TRPO (``trpo``) or TRPO with Q-Prop (``qprop_c`` / ``qprop_a``) on ``env_id`` for
@@ -107,50 +129,33 @@ def train_policy_gradient(env_id: str, algorithm: str, seed: int, steps: int, po
     spec = {"obs_dim": envs.single_observation_space.shape[0], "act_dim": envs.single_action_space.shape[0]}
     policy = GaussianPolicy(spec["obs_dim"], spec["act_dim"], policy_cfg["hidden"], policy_cfg["init_log_std"]).to(dev)
     baseline, rng = LinearBaseline(), np.random.default_rng([seed, 1])
-    parts = _critic_parts(spec, critic_cfg, dev) if algorithm in VARIANTS else None
-    history: list[dict] = []
-    saved = checkpoint.load() if checkpoint is not None else None
+    parts = _critic_parts(spec, critic_cfg, dev) if algorithm in VARIANTS else {}
+    saved, history = checkpoint.load() if checkpoint is not None else None, []
     if saved is not None:
-        policy.load_state_dict(saved["policy"])
-        baseline.load_state_dict(saved["baseline"])
+        for name, thing in {"policy": policy, "baseline": baseline, **parts}.items():
+            thing.load_state_dict(saved[name])
         rng.bit_generator.state = saved["rng"]
         set_random_state(saved["random"], gen)
         history = saved["history"]
-        if parts is not None:
-            for k in ("critic", "target", "optimizer", "buffer"):
-                parts[k].load_state_dict(saved[k])
-    iterations = math.ceil(steps / cfg["batch_size"])
-    per_env = cfg["batch_size"] // cfg["num_envs"]
+    iterations, per_env = math.ceil(steps / cfg["batch_size"]), cfg["batch_size"] // cfg["num_envs"]
     bar = tqdm(range(len(history), iterations), desc=f"{algorithm} {env_id} seed {seed}", mininterval=10.0)
     for it in bar:
-        start = began = time.perf_counter()
+        began = time.perf_counter()
         batch = sample_batch(envs, lambda o: policy.sample(o.to(dev), gen), per_env, reset_seeds(seed, it, cfg["num_envs"]))
-        log = {"sample_s": time.perf_counter() - start}
-        values = baseline.predict(batch.obs, batch.timesteps)
-        adv = gae(batch.rewards, values, baseline.predict(batch.next_obs, batch.timesteps + 1),
-                  batch.terminated.astype(np.float32), batch.ends.astype(np.float32), cfg["discount"], cfg["gae_lambda"])
+        log = {"sample_s": time.perf_counter() - began}
+        adv, values = advantages(batch, baseline, cfg)
         flat = {k: torch.from_numpy(batch.flat(k)).to(dev) for k in ("obs", "actions")}
         flat["adv"] = torch.from_numpy(adv.swapaxes(0, 1).reshape(-1)).to(dev)
-        signal, etas = _signal(algorithm, batch, flat, parts, policy, cfg, critic_cfg, rng, log)
+        signal, etas = _signal(algorithm, batch, flat, parts or None, policy, cfg, critic_cfg, rng, log)
         start = time.perf_counter()
-        with torch.no_grad():
-            old = policy.log_prob(flat["obs"], flat["actions"])
-        critic = parts["critic"] if parts is not None else None
-        step = trpo_step(policy, lambda: surrogate(policy, flat["obs"], flat["actions"], old, signal, critic, etas),
-                         flat["obs"], cfg["max_kl"], cfg["cg_iters"], cfg["cg_damping"], cfg["backtracks"], cfg["backtrack_ratio"])
+        step = _policy_step(policy, flat, signal, etas, parts.get("critic"), cfg)
         baseline.fit(batch.obs, batch.timesteps, adv + values)  # for the next batch, as rllab does
-        log["policy_s"] = time.perf_counter() - start
-        log["iteration_s"] = time.perf_counter() - began
-        returns = batch.episode_returns
-        history.append({"iteration": it + 1, "env_steps": (it + 1) * per_env * cfg["num_envs"],
-                        "episodes": (history[-1]["episodes"] if history else 0) + len(returns),
-                        "average_return": float(np.mean(returns)) if returns else float("nan"),
-                        "kl": step["kl"], "step_accepted": step["accepted"], "log_std": policy.log_std.mean().item(), **log})
+        log.update(policy_s=time.perf_counter() - start, iteration_s=time.perf_counter() - began)
+        history.append(_history_row(it, batch, step, policy, history, log))
         bar.set_postfix(ret=f"{history[-1]['average_return']:.1f}")
         if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations):
             checkpoint.save(it + 1, {"policy": policy.state_dict(), "baseline": baseline.state_dict(), "rng": rng.bit_generator.state,
-                                     "random": random_state(gen), "history": history,
-                                     **({k: parts[k].state_dict() for k in ("critic", "target", "optimizer", "buffer")} if parts else {})})
+                                     "random": random_state(gen), "history": history, **{k: v.state_dict() for k, v in parts.items()}})
     envs.close()
     return {"history": history, "policy": {k: v.cpu().clone() for k, v in policy.state_dict().items()},
             "device": describe_device(dev)}
