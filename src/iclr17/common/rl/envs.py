@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (STACK: osmesa and glfw fail here)
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (osmesa and glfw fail on headless machines)
 
 
 class TaskError(RuntimeError):
