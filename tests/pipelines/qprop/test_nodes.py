@@ -70,8 +70,15 @@ def test_bad_settings_stop_before_training():
         _train("ppo")
     with pytest.raises(ValueError, match="seeds is empty"):
         _train("trpo", seeds=())
-    with pytest.raises(ValueError, match="multiple of trpo.num_envs"):
+    with pytest.raises(ValueError, match=r"multiple of num_envs \(3\)"):
         nodes.train_algorithm("trpo", "x", {}, TASK, [0], POLICY, {**TRPO, "num_envs": 3}, CRITIC, DDPG, TRAINING)
+    # 1,000-step episodes, 10 envs of 100 steps per batch: none would ever finish
+    with pytest.raises(ValueError, match="no episode would finish; set qprop.tasks.<task>.num_envs to at most 1"):
+        nodes.train_algorithm("trpo", "x", {"horizon": 1000}, TASK, [0], POLICY, {**TRPO, "batch_size": 1000, "num_envs": 10},
+                              CRITIC, DDPG, TRAINING)
+    # a task's own num_envs replaces trpo.num_envs
+    with pytest.raises(ValueError, match=r"multiple of num_envs \(7\)"):
+        nodes.train_algorithm("trpo", "x", {}, {**TASK, "num_envs": 7}, [0], POLICY, TRPO, CRITIC, DDPG, TRAINING)
     with pytest.raises(TaskError, match="no gymnasium environment 'Nope-v5'"):
         nodes.describe_task({"env_id": "Nope-v5", "threshold": 1.0, "steps": 1})
 

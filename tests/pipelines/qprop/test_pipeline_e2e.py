@@ -28,10 +28,10 @@ def test_every_algorithm_on_inverted_pendulum_logs_its_seeds_curves_and_table(te
     assert all(len(r) == 1 and r[0].info.status == "FINISHED" for r in runs.values())
     for algorithm in ALGORITHMS:
         run = runs[f"{group}.{algorithm}"][0]
-        assert run.data.params["qprop.trpo.batch_size"] == "500"
-        for seed in (0, 1):  # two seeds, two batches of 500 steps each
+        assert run.data.params["qprop.trpo.batch_size"] == "1000"
+        for seed in (0, 1):  # two seeds, two batches of 1,000 steps each
             history = client.get_metric_history(run.info.run_id, f"qprop.seed{seed}.average_return")
-            assert [m.step for m in history] == [500, 1000] and all(m.value > 0 for m in history)
+            assert [m.step for m in history] == [1000, 2000] and all(m.value > 0 for m in history)
         assert run.data.metrics["qprop.steps_per_s"] > 0 and run.data.metrics["qprop.seeds_reaching"] == 0
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"paper_vs_run.json", "paper_vs_run.md", "evaluation.json", "learning_curves.png"} <= artifacts

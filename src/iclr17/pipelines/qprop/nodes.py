@@ -232,8 +232,14 @@ def train_algorithm(algorithm: str, task_name: str, spec: dict, task: dict, seed
         raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
     if not seeds:
         raise ValueError("qprop.seeds is empty: give at least one seed")
+    # a task may run fewer envs, so that each samples at least one whole episode per batch
+    trpo = {**trpo, "num_envs": task.get("num_envs") or trpo["num_envs"]}
     if trpo["batch_size"] % trpo["num_envs"]:
-        raise ValueError(f"trpo.batch_size ({trpo['batch_size']}) must be a multiple of trpo.num_envs ({trpo['num_envs']})")
+        raise ValueError(f"trpo.batch_size ({trpo['batch_size']}) must be a multiple of num_envs ({trpo['num_envs']})")
+    if spec.get("horizon") and trpo["batch_size"] // trpo["num_envs"] < spec["horizon"]:
+        raise ValueError(f"{task['env_id']}'s episodes last up to {spec['horizon']} steps, but each of {trpo['num_envs']} envs "
+                         f"samples {trpo['batch_size'] // trpo['num_envs']} per batch (each batch starts afresh): no episode "
+                         f"would finish; set qprop.tasks.<task>.num_envs to at most {trpo['batch_size'] // spec['horizon']}")
     dev = pick_device(training["device"])
     steps = ddpg["steps"] or task["steps"] if algorithm == "ddpg" else task["steps"]
     # a budget is not part of a run's identity: a larger one continues the finished run

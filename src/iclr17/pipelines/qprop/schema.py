@@ -13,6 +13,7 @@ class Task(Schema):
     env_id: str
     threshold: float
     steps: PositiveInt
+    num_envs: PositiveInt | None = None  # instead of trpo.num_envs (each env samples whole episodes)
 
 
 class Policy(Schema):
