@@ -95,9 +95,7 @@ def gradient_variance(policy: GaussianPolicy, obs: torch.Tensor, actions: torch.
     the per-sample terms g_i = grad log pi(a_i|s_i) signal_i (+ eta_i grad Q_w(s_i, mu(s_i)) with
     a critic): sum_j Var_i(g_ij) / N, samples taken as independent; and the squared norm of the
     mean (the signal the noise is measured against)."""
-    names = [n for n, _ in policy.named_parameters()]
-    params = {n: p.detach() for n, p in policy.named_parameters()}
-    means = {n.removeprefix("mean."): p for n, p in params.items() if n.startswith("mean.")}
+    params = {n: p.detach() for n, p in policy.named_parameters()}  # "mean.<layer>..." and "log_std"
     frozen = {n: p.detach() for n, p in critic.named_parameters()} if critic is not None else None
     with_critic = critic is not None
 
@@ -112,9 +110,8 @@ def gradient_variance(policy: GaussianPolicy, obs: torch.Tensor, actions: torch.
     e = etas if etas is not None else torch.zeros_like(signal)
     total = square = None
     for s in range(0, len(obs), chunk):
-        g = per_sample({**{f"mean.{k}": v for k, v in means.items()}, "log_std": params["log_std"]},
-                       obs[s:s + chunk], actions[s:s + chunk], signal[s:s + chunk], e[s:s + chunk])
-        flat = torch.cat([g[n].reshape(g[n].shape[0], -1) for n in names], 1)
+        g = per_sample(params, obs[s:s + chunk], actions[s:s + chunk], signal[s:s + chunk], e[s:s + chunk])
+        flat = torch.cat([g[n].reshape(g[n].shape[0], -1) for n in params], 1)
         total = flat.sum(0) if total is None else total + flat.sum(0)
         square = flat.pow(2).sum(0) if square is None else square + flat.pow(2).sum(0)
     n = len(obs)
